@@ -1,1 +1,126 @@
-//! placeholder
+//! The leadscore engine: score, explain, grade, stage and route a contact.
+//!
+//! Pure and deterministic: no clock, no I/O. Given a compiled model, a contact's
+//! attributes, its events, manual adjustments and an instant `now`, the engine computes
+//! the score with its explanation, grade, label, groups, lifecycle stage,
+//! disqualification and route.
+//!
+//! Two paths, one result:
+//!
+//! * **incremental**: a compact [`ContactState`] per contact, updated one event at a
+//!   time ([`ContactState::apply`]) while time advances ([`ContactState::advance_to`]);
+//!   this is what a server keeps;
+//! * **batch**: [`Engine::score`], all events of a contact at once, in any order.
+//!
+//! ```
+//! use leadscore_engine::{Attributes, Engine, Event, Value};
+//!
+//! let model = leadscore_model::load("m.toml", r#"
+//!     version = 1
+//!     name = "tiny"
+//!     [[engagement]]
+//!     id = "open"
+//!     event = "Email Opened"
+//!     points = 5
+//! "#).expect("valid model").model;
+//! let engine = Engine::new(model);
+//! let open = |id: &str, at| Event { name: "Email Opened".into(), timestamp: at,
+//!                                  message_id: Some(id.into()), fields: vec![] };
+//! let events = [open("m1", 1_000), open("m2", 2_000), open("m1", 1_000)];
+//! let result = engine.score(Attributes::new(), &events, &[], &[], 10_000);
+//! assert_eq!(result.score, 10); // the duplicate message id counts once
+//! ```
+
+#![deny(missing_docs)]
+
+mod classify;
+pub mod condition;
+pub mod input;
+pub mod result;
+mod state;
+
+pub use classify::EventClass;
+pub use input::{Adjustment, Attributes, Event, Fields, Value, ValueRef};
+pub use leadscore_model::Millis;
+pub use result::{ExplainLine, LineKind, RouteResult, ScoreResult};
+pub use state::{ContactState, message_id_hash};
+
+use leadscore_model::{CompiledModel, EngagementSource};
+
+/// A compiled model prepared for scoring: per-name lookup tables and per-rule storage
+/// decisions. Cheap to share by reference across threads.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    model: CompiledModel,
+    names: Vec<classify::NameInfo>,
+    /// Per engagement rule: whether a counter is enough (every occurrence weighs the
+    /// same forever: no `within`, no `decay`, no sliding `limit`).
+    counter_rules: Vec<bool>,
+}
+
+/// An `identify` call: when, its message id, and the traits it sets (`None` removes).
+pub type Identify = (Millis, Option<String>, Vec<(String, Option<Value>)>);
+
+impl Engine {
+    /// Prepare a compiled model for scoring.
+    pub fn new(model: CompiledModel) -> Self {
+        let names = classify::name_table(&model);
+        let counter_rules = model
+            .engagement
+            .iter()
+            .map(|r| {
+                matches!(r.source, EngagementSource::Event { .. })
+                    && r.within.is_none()
+                    && r.decay.is_none()
+                    && r.limit.is_none_or(|l| l.per.is_none())
+            })
+            .collect();
+        Engine {
+            model,
+            names,
+            counter_rules,
+        }
+    }
+
+    /// The model this engine scores with.
+    pub fn model(&self) -> &CompiledModel {
+        &self.model
+    }
+
+    /// Classify an event by name and fields; `None` when the model never looks at
+    /// events of that name (they cannot change any result and need not be kept).
+    pub fn classify(&self, name: &str, fields: &(impl Fields + ?Sized)) -> Option<EventClass> {
+        classify::classify(&self.model, &self.names, name, fields)
+    }
+
+    /// A fresh state for a contact with these attributes (from a CSV row or the API).
+    pub fn new_state(&self, attributes: Attributes) -> ContactState {
+        ContactState::new(self, attributes)
+    }
+
+    /// Batch path: score one contact from all its events (any order; duplicates by
+    /// `message_id` count once), identify calls and adjustments, as of `now`.
+    pub fn score(
+        &self,
+        attributes: Attributes,
+        events: &[Event],
+        identifies: &[Identify],
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> ScoreResult {
+        let mut state = self.new_state(attributes);
+        for event in events {
+            if let Some(class) = self.classify(&event.name, event) {
+                state.apply(self, event.timestamp, event.message_id.as_deref(), &class);
+            }
+        }
+        for (at, id, traits) in identifies {
+            state.apply_traits(self, *at, id.as_deref(), traits.clone());
+        }
+        for adjustment in adjustments {
+            state.add_adjustment(adjustment.clone());
+        }
+        state.settle_to(self, now);
+        state.result(self)
+    }
+}

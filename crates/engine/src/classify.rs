@@ -1,0 +1,145 @@
+//! Turning an event into what the model cares about: its [`EventClass`].
+//!
+//! Engagement `when` conditions read only the event's own fields, so which rules an event
+//! matches is decided once, when it arrives, and never again. After classification the
+//! engine needs just the event's time and class: this is what lets the batch CLI stream
+//! 50 million events without keeping their JSON, and what keeps the per-contact state
+//! compact.
+
+use smallvec::SmallVec;
+
+use leadscore_model::{CompiledModel, EngagementSource, EventNameId};
+
+use crate::condition::eval_fields;
+use crate::input::Fields;
+
+/// What an event means to the model: its name (as an index into the model's event
+/// names) and the event-fed engagement rules whose `event` and `when` it matches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventClass {
+    /// The event's name.
+    pub name: EventNameId,
+    /// Indices into `model.engagement` of the matched event rules, ascending.
+    pub rules: SmallVec<[u16; 4]>,
+}
+
+/// Per event name: which rules and conditions look at it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NameInfo {
+    /// Event rules with this `event` name (their `when` still has to match).
+    pub event_rules: Vec<u16>,
+    /// Absence rules whose `after` is this name.
+    pub after_of: Vec<u16>,
+    /// Absence rules that accept this name as a reaction.
+    pub expect_of: Vec<u16>,
+    /// How `event = NAME` conditions count it.
+    pub count: CountMode,
+}
+
+/// How much history an event-count condition needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum CountMode {
+    /// No condition counts this name.
+    #[default]
+    Unused,
+    /// Counted without a window: a counter is enough.
+    Counter,
+    /// Counted inside windows up to this long: keep timestamps that recent.
+    Times(leadscore_model::Millis),
+}
+
+/// Build the per-name tables of a model.
+pub(crate) fn name_table(model: &CompiledModel) -> Vec<NameInfo> {
+    let mut names = vec![NameInfo::default(); model.event_names.len()];
+    for (index, rule) in model.engagement.iter().enumerate() {
+        let index = index as u16;
+        match &rule.source {
+            EngagementSource::Event { event, .. } => {
+                names[*event as usize].event_rules.push(index);
+            }
+            EngagementSource::Absence { after, expect, .. } => {
+                names[*after as usize].after_of.push(index);
+                for name in expect {
+                    let list = &mut names[*name as usize].expect_of;
+                    if !list.contains(&index) {
+                        list.push(index);
+                    }
+                }
+            }
+        }
+    }
+    let mut visit = |event: EventNameId, within: Option<leadscore_model::Millis>| {
+        let mode = &mut names[event as usize].count;
+        *mode = match (*mode, within) {
+            (CountMode::Counter, _) | (_, None) => CountMode::Counter,
+            (CountMode::Times(a), Some(b)) => CountMode::Times(a.max(b)),
+            (CountMode::Unused, Some(b)) => CountMode::Times(b),
+        };
+    };
+    let conditions = model
+        .stages
+        .iter()
+        .filter_map(|s| s.when.as_ref())
+        .chain(model.triggers.iter().map(|t| &t.when))
+        .chain(model.routes.iter().map(|r| &r.when));
+    for cond in conditions {
+        visit_event_counts(cond, &mut visit);
+    }
+    names
+}
+
+fn visit_event_counts(
+    cond: &leadscore_model::Condition,
+    visit: &mut impl FnMut(EventNameId, Option<leadscore_model::Millis>),
+) {
+    use leadscore_model::Condition;
+    match cond {
+        Condition::EventCount { event, within, .. } => visit(*event, *within),
+        Condition::All(items) | Condition::Any(items) => {
+            items.iter().for_each(|c| visit_event_counts(c, visit))
+        }
+        Condition::Not(inner) => visit_event_counts(inner, visit),
+        _ => {}
+    }
+}
+
+/// Find an event name in the model, case-insensitively.
+pub(crate) fn lookup_name(model: &CompiledModel, name: &str) -> Option<EventNameId> {
+    let name = name.trim();
+    if let Some(i) = model
+        .event_names
+        .iter()
+        .position(|known| known.len() == name.len() && known.eq_ignore_ascii_case(name))
+    {
+        return Some(i as EventNameId);
+    }
+    if name.is_ascii() {
+        return None;
+    }
+    let lower = name.to_lowercase();
+    model
+        .event_names
+        .iter()
+        .position(|known| *known == lower)
+        .map(|i| i as EventNameId)
+}
+
+/// Classify an event: `None` when its name is not one the model mentions (such an
+/// event can never change a score and need not be kept).
+pub(crate) fn classify(
+    model: &CompiledModel,
+    names: &[NameInfo],
+    name: &str,
+    fields: &(impl Fields + ?Sized),
+) -> Option<EventClass> {
+    let id = lookup_name(model, name)?;
+    let mut rules = SmallVec::new();
+    for &rule in &names[id as usize].event_rules {
+        if let EngagementSource::Event { when, .. } = &model.engagement[rule as usize].source {
+            if when.as_ref().is_none_or(|c| eval_fields(c, fields)) {
+                rules.push(rule);
+            }
+        }
+    }
+    Some(EventClass { name: id, rules })
+}

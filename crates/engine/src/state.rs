@@ -1,0 +1,785 @@
+//! The compact per-contact state, updated one event at a time.
+//!
+//! A [`ContactState`] holds what scoring needs and no more: per engagement rule either a
+//! counter (rules whose occurrences all weigh the same forever) or the sorted timestamps
+//! of its occurrences (rules with `within`, `decay` or a sliding `limit`, whose value
+//! depends on *when*), per absence rule the times of the `after` and `expect` events,
+//! per counted event name a counter or recent timestamps, the attributes, the manual
+//! adjustments and the lifecycle stage.
+//!
+//! Time moves through a *watermark*: [`ContactState::advance_to`] settles every pending
+//! event up to the new instant in timestamp order, and re-evaluates the stage at each
+//! distinct event time and at the new instant (stages only move forward, so the path
+//! matters). Events at or before the watermark arrive "late" and are settled at once;
+//! events after it wait as pending. A result is always as of the watermark.
+//!
+//! The batch path is this same state, fed everything and advanced once; the result is
+//! computed by one function from the settled data, summing occurrences in time order, so
+//! the two paths agree to the bit (the property tests in `tests/` check it).
+
+use std::collections::{HashMap, HashSet};
+
+use leadscore_model::{EngagementSource, Millis, StageId};
+
+use crate::Engine;
+use crate::classify::{CountMode, EventClass};
+use crate::condition::{self, ScoreView};
+use crate::input::{Adjustment, Attributes, Fields, Value};
+use crate::result::{ExplainLine, LineKind, RouteResult, ScoreResult};
+
+/// Settled data of one engagement rule.
+#[derive(Debug, Clone, PartialEq)]
+enum RuleData {
+    /// Occurrences that weigh the same whenever they happened.
+    Count(u64),
+    /// Sorted occurrence times.
+    Times(Vec<Millis>),
+    /// Sorted `after` and `expect` event times of an absence rule.
+    Absence {
+        after: Vec<Millis>,
+        expect: Vec<Millis>,
+    },
+}
+
+/// Settled data of one event name for `event = NAME` conditions.
+#[derive(Debug, Clone, PartialEq)]
+enum NameData {
+    Unused,
+    Count(u64),
+    Times(Vec<Millis>),
+}
+
+/// An event or identify call that is later than the watermark.
+#[derive(Debug, Clone)]
+enum Pending {
+    Event(Millis, EventClass),
+    Traits(Millis, Option<Box<str>>, Vec<(String, Option<Value>)>),
+}
+
+impl Pending {
+    fn at(&self) -> Millis {
+        match self {
+            Pending::Event(t, _) | Pending::Traits(t, ..) => *t,
+        }
+    }
+}
+
+/// Which identify call set an attribute last: later time wins, ties by `messageId`.
+type Stamp = (Millis, Option<Box<str>>);
+
+/// One contact's compact scoring state. Create with [`Engine::new_state`].
+#[derive(Debug, Clone)]
+pub struct ContactState {
+    watermark: Millis,
+    attributes: Attributes,
+    stamps: HashMap<String, Stamp>,
+    fit_points: f64,
+    fit_hits: Vec<u16>,
+    disqualified_by: Vec<u16>,
+    rules: Vec<RuleData>,
+    names: Vec<NameData>,
+    pending: Vec<Pending>,
+    pending_sorted: bool,
+    seen: HashSet<u64>,
+    adjustments: Vec<Adjustment>,
+    stage: Option<StageId>,
+    /// Engagement at or before this instant was zeroed by entering a
+    /// `reset_engagement` stage.
+    engagement_since: Option<Millis>,
+}
+
+/// The numbers of a result, without the explanation.
+#[derive(Debug, Clone, Default)]
+struct Totals {
+    fit: f64,
+    engagement: f64,
+    manual: f64,
+    raw: f64,
+    clamped: f64,
+    groups: Vec<f64>,
+}
+
+/// One engagement rule's contribution before group caps.
+#[derive(Debug, Clone, Copy, Default)]
+struct RuleValue {
+    counted: u32,
+    not_counted: u32,
+    points: f64,
+}
+
+impl ContactState {
+    pub(crate) fn new(engine: &Engine, attributes: Attributes) -> Self {
+        let model = engine.model();
+        let rules = model
+            .engagement
+            .iter()
+            .zip(&engine.counter_rules)
+            .map(|(rule, &counter)| match rule.source {
+                EngagementSource::Absence { .. } => RuleData::Absence {
+                    after: Vec::new(),
+                    expect: Vec::new(),
+                },
+                EngagementSource::Event { .. } if counter => RuleData::Count(0),
+                EngagementSource::Event { .. } => RuleData::Times(Vec::new()),
+            })
+            .collect();
+        let names = engine
+            .names
+            .iter()
+            .map(|n| match n.count {
+                CountMode::Unused => NameData::Unused,
+                CountMode::Counter => NameData::Count(0),
+                CountMode::Times(_) => NameData::Times(Vec::new()),
+            })
+            .collect();
+        let mut state = ContactState {
+            watermark: Millis::MIN,
+            attributes,
+            stamps: HashMap::new(),
+            fit_points: 0.0,
+            fit_hits: Vec::new(),
+            disqualified_by: Vec::new(),
+            rules,
+            names,
+            pending: Vec::new(),
+            pending_sorted: true,
+            seen: HashSet::new(),
+            adjustments: Vec::new(),
+            stage: (!model.stages.is_empty()).then_some(0),
+            engagement_since: None,
+        };
+        state.refresh_fit(engine);
+        state
+    }
+
+    /// The instant results are computed at: the last `advance_to` (or `Millis::MIN`).
+    pub fn watermark(&self) -> Millis {
+        self.watermark
+    }
+
+    /// The attributes as of the watermark.
+    pub fn attributes(&self) -> &Attributes {
+        &self.attributes
+    }
+
+    /// The lifecycle stage as of the watermark.
+    pub fn stage(&self) -> Option<StageId> {
+        self.stage
+    }
+
+    /// Returns false (and changes nothing) when `message_id` was seen before.
+    fn first_time(&mut self, message_id: Option<&str>) -> bool {
+        match message_id {
+            Some(id) => self.seen.insert(message_id_hash(id)),
+            None => true,
+        }
+    }
+
+    /// Apply one classified event. Duplicates (same `message_id`) count once.
+    pub fn apply(
+        &mut self,
+        engine: &Engine,
+        at: Millis,
+        message_id: Option<&str>,
+        class: &EventClass,
+    ) {
+        if !self.first_time(message_id) {
+            return;
+        }
+        if at > self.watermark {
+            self.push_pending(Pending::Event(at, class.clone()));
+        } else {
+            // Late: settle now and re-check the stage at the watermark, as if this
+            // event had been there when time last reached it.
+            self.settle_event(engine, at, class);
+            self.check_stage(engine, self.watermark);
+        }
+    }
+
+    /// Apply an event whose duplicates were already removed by the caller (the batch
+    /// CLI deduplicates while reading, so the state need not remember message ids).
+    pub fn apply_unique(&mut self, engine: &Engine, at: Millis, class: &EventClass) {
+        self.apply(engine, at, None, class)
+    }
+
+    /// Apply an `identify` call: `Some(value)` sets a trait, `None` removes it.
+    pub fn apply_traits(
+        &mut self,
+        engine: &Engine,
+        at: Millis,
+        message_id: Option<&str>,
+        traits: Vec<(String, Option<Value>)>,
+    ) {
+        if !self.first_time(message_id) {
+            return;
+        }
+        let id = message_id.map(Box::from);
+        if at > self.watermark {
+            self.push_pending(Pending::Traits(at, id, traits));
+        } else {
+            self.settle_traits(engine, at, id, traits);
+            self.check_stage(engine, self.watermark);
+        }
+    }
+
+    /// Add a manual adjustment; it counts from its `at` on.
+    pub fn add_adjustment(&mut self, adjustment: Adjustment) {
+        self.adjustments.push(adjustment);
+    }
+
+    fn push_pending(&mut self, item: Pending) {
+        if let Some(last) = self.pending.last() {
+            if last.at() > item.at() {
+                self.pending_sorted = false;
+            }
+        }
+        self.pending.push(item);
+    }
+
+    /// Move time forward to `now`: settle pending events in time order, re-evaluating
+    /// the stage at every distinct event time and at `now`. Never moves backwards.
+    pub fn advance_to(&mut self, engine: &Engine, now: Millis) {
+        self.settle_to(engine, now);
+        self.prune(engine);
+    }
+
+    /// [`Self::advance_to`] without dropping old data: the batch path, which scores once
+    /// and throws the state away, does not need to save memory, and by not pruning it
+    /// checks the incremental path's pruning in the agreement tests.
+    pub(crate) fn settle_to(&mut self, engine: &Engine, now: Millis) {
+        if now < self.watermark {
+            return;
+        }
+        if !self.pending_sorted {
+            // Stable: ties keep arrival order; nothing depends on it (see `Stamp`).
+            self.pending.sort_by_key(Pending::at);
+            self.pending_sorted = true;
+        }
+        let due = self.pending.partition_point(|p| p.at() <= now);
+        let mut settled: Vec<Pending> = self.pending.drain(..due).collect();
+        let mut i = 0;
+        while i < settled.len() {
+            let at = settled[i].at();
+            while i < settled.len() && settled[i].at() == at {
+                match std::mem::replace(&mut settled[i], Pending::Traits(at, None, Vec::new())) {
+                    Pending::Event(t, class) => self.settle_event(engine, t, &class),
+                    Pending::Traits(t, id, traits) => self.settle_traits(engine, t, id, traits),
+                }
+                i += 1;
+            }
+            self.watermark = at;
+            self.check_stage(engine, at);
+        }
+        self.watermark = now;
+        self.check_stage(engine, now);
+    }
+
+    fn settle_event(&mut self, engine: &Engine, at: Millis, class: &EventClass) {
+        let name = class.name as usize;
+        match &mut self.names[name] {
+            NameData::Unused => {}
+            NameData::Count(n) => *n += 1,
+            NameData::Times(times) => insert_sorted(times, at),
+        }
+        let zeroed = self.engagement_since.is_some_and(|since| at <= since);
+        if !zeroed {
+            for &rule in &class.rules {
+                match &mut self.rules[rule as usize] {
+                    RuleData::Count(n) => *n += 1,
+                    RuleData::Times(times) => insert_sorted(times, at),
+                    RuleData::Absence { .. } => {}
+                }
+            }
+        }
+        let info = &engine.names[name];
+        for &rule in &info.after_of {
+            if let RuleData::Absence { after, .. } = &mut self.rules[rule as usize] {
+                insert_sorted(after, at);
+            }
+        }
+        for &rule in &info.expect_of {
+            if let RuleData::Absence { expect, .. } = &mut self.rules[rule as usize] {
+                insert_sorted(expect, at);
+            }
+        }
+    }
+
+    fn settle_traits(
+        &mut self,
+        engine: &Engine,
+        at: Millis,
+        id: Option<Box<str>>,
+        traits: Vec<(String, Option<Value>)>,
+    ) {
+        let stamp: Stamp = (at, id);
+        let mut changed = false;
+        for (key, value) in traits {
+            if self.stamps.get(&key).is_some_and(|old| *old > stamp) {
+                continue;
+            }
+            match value {
+                Some(v) => self.attributes.set(key.clone(), v),
+                None => self.attributes.remove(&key),
+            }
+            self.stamps.insert(key, stamp.clone());
+            changed = true;
+        }
+        if changed {
+            self.refresh_fit(engine);
+        }
+    }
+
+    fn refresh_fit(&mut self, engine: &Engine) {
+        let model = engine.model();
+        self.fit_hits.clear();
+        self.fit_points = 0.0;
+        for (i, rule) in model.fit.iter().enumerate() {
+            if condition::eval_fields(&rule.when, &self.attributes) {
+                self.fit_hits.push(i as u16);
+                self.fit_points += rule.points;
+            }
+        }
+        self.disqualified_by = model
+            .disqualify
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| condition::eval_fields(&r.when, &self.attributes))
+            .map(|(i, _)| i as u16)
+            .collect();
+    }
+
+    /// Drop what can no longer matter: occurrences older than every window that could
+    /// still count them, as of the watermark (which never moves back).
+    fn prune(&mut self, engine: &Engine) {
+        let now = self.watermark;
+        for (rule, data) in engine.model().engagement.iter().zip(&mut self.rules) {
+            let Some(within) = rule.within else { continue };
+            match (data, &rule.source) {
+                (RuleData::Times(times), _) => drop_before(times, now.saturating_sub(within)),
+                (
+                    RuleData::Absence { after, expect },
+                    EngagementSource::Absence { within: w, .. },
+                ) => {
+                    let horizon = now.saturating_sub(within).saturating_sub(*w);
+                    drop_before(after, horizon);
+                    drop_before(expect, horizon);
+                }
+                _ => {}
+            }
+        }
+        for (info, data) in engine.names.iter().zip(&mut self.names) {
+            if let (CountMode::Times(window), NameData::Times(times)) = (info.count, data) {
+                drop_before(times, now.saturating_sub(window));
+            }
+        }
+    }
+
+    /// Re-evaluate the stage at `at` (the watermark): move to the highest later stage
+    /// whose criteria hold. A disqualified contact never passes the first stage.
+    fn check_stage(&mut self, engine: &Engine, at: Millis) {
+        let Some(current) = self.stage else { return };
+        let stages = &engine.model().stages;
+        if current + 1 >= stages.len() || !self.disqualified_by.is_empty() {
+            return;
+        }
+        let entered = {
+            let view = View::new(self, engine, at);
+            (current + 1..stages.len()).rev().find(|&i| {
+                stages[i]
+                    .when
+                    .as_ref()
+                    .is_some_and(|c| condition::eval(c, &view))
+            })
+        };
+        if let Some(next) = entered {
+            self.stage = Some(next);
+            if stages[next].reset_engagement {
+                self.engagement_since = Some(at);
+                for data in &mut self.rules {
+                    match data {
+                        RuleData::Count(n) => *n = 0,
+                        RuleData::Times(times) => times.clear(),
+                        // Absence occurrences are timestamped at their window's end;
+                        // `engagement_since` filters them when evaluated.
+                        RuleData::Absence { .. } => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One engagement rule's value as of `now`.
+    fn rule_value(&self, engine: &Engine, rule: usize, now: Millis) -> RuleValue {
+        let def = &engine.model().engagement[rule];
+        let since = self.engagement_since;
+        match &self.rules[rule] {
+            RuleData::Count(n) => {
+                let n = u32::try_from(*n).unwrap_or(u32::MAX);
+                let counted = def.limit.map_or(n, |l| n.min(l.max));
+                RuleValue {
+                    counted,
+                    not_counted: n - counted,
+                    points: def.points * f64::from(counted),
+                }
+            }
+            RuleData::Times(times) => occurrences_value(def, times.iter().copied(), now, since),
+            RuleData::Absence { after, expect } => {
+                let EngagementSource::Absence { within, .. } = def.source else {
+                    return RuleValue::default();
+                };
+                let missed = after
+                    .iter()
+                    .map(move |&a| a.saturating_add(within))
+                    .zip(after)
+                    .filter(move |&(end, &start)| {
+                        let first = expect.partition_point(|&x| x < start);
+                        !expect.get(first).is_some_and(|&x| x <= end)
+                    });
+                occurrences_value(def, missed.map(|(end, _)| end), now, since)
+            }
+        }
+    }
+
+    /// Every number of the result as of `now`, and the per-rule values for explaining.
+    fn totals(&self, engine: &Engine, now: Millis) -> (Totals, Vec<RuleValue>, Vec<f64>) {
+        let model = engine.model();
+        let values: Vec<RuleValue> = (0..model.engagement.len())
+            .map(|r| self.rule_value(engine, r, now))
+            .collect();
+        let mut positive = vec![0.0; model.groups.len()];
+        let mut negative = vec![0.0; model.groups.len()];
+        let mut ungrouped = 0.0;
+        for (def, value) in model.engagement.iter().zip(&values) {
+            match def.group {
+                Some(g) if value.points > 0.0 => positive[g] += value.points,
+                Some(g) => negative[g] += value.points,
+                None => ungrouped += value.points,
+            }
+        }
+        // Cap factor per group: the share of its positive points that survives the cap.
+        let mut factors = vec![1.0; model.groups.len()];
+        let mut groups = vec![0.0; model.groups.len()];
+        let mut engagement = ungrouped;
+        for (g, group) in model.groups.iter().enumerate() {
+            let kept = match group.max {
+                Some(max) if positive[g] > max => {
+                    factors[g] = max / positive[g];
+                    max
+                }
+                _ => positive[g],
+            };
+            groups[g] = kept + negative[g];
+            engagement += groups[g];
+        }
+        let mut manual = 0.0;
+        for adj in self.adjustments.iter().filter(|a| a.at <= now) {
+            manual += adj.points;
+            if let Some(g) = adj.group.filter(|g| *g < groups.len()) {
+                groups[g] += adj.points;
+            }
+        }
+        let raw = self.fit_points + engagement + manual;
+        let mut clamped = raw;
+        if let Some(max) = model.score.max {
+            clamped = clamped.min(max);
+        }
+        if let Some(min) = model.score.min {
+            clamped = clamped.max(min);
+        }
+        let totals = Totals {
+            fit: self.fit_points,
+            engagement,
+            manual,
+            raw,
+            clamped,
+            groups,
+        };
+        (totals, values, factors)
+    }
+
+    /// The result as of the watermark, with its explanation.
+    pub fn result(&self, engine: &Engine) -> ScoreResult {
+        let model = engine.model();
+        let now = self.watermark;
+        let (totals, values, factors) = self.totals(engine, now);
+        let mut explain = Vec::new();
+        for &i in &self.fit_hits {
+            let rule = &model.fit[i as usize];
+            explain.push(line(&rule.id, &rule.label, LineKind::Fit, 1, rule.points));
+        }
+        for (def, value) in model.engagement.iter().zip(&values) {
+            if value.counted == 0 && value.not_counted == 0 {
+                continue;
+            }
+            let kind = match def.source {
+                EngagementSource::Event { .. } => LineKind::Engagement,
+                EngagementSource::Absence { .. } => LineKind::Absence,
+            };
+            let mut l = line(&def.id, &def.label, kind, value.counted, value.points);
+            l.not_counted = value.not_counted;
+            if let Some(g) = def.group {
+                l.group = Some(model.groups[g].name.clone());
+                if value.points > 0.0 && factors[g] < 1.0 {
+                    l.points = value.points * factors[g];
+                    l.capped = value.points - l.points;
+                }
+            }
+            explain.push(l);
+        }
+        for adj in self.adjustments.iter().filter(|a| a.at <= now) {
+            let mut l = line(
+                "manual",
+                &Some(adj.reason.clone()),
+                LineKind::Manual,
+                1,
+                adj.points,
+            );
+            l.author = Some(adj.author.clone());
+            l.group = adj
+                .group
+                .and_then(|g| model.groups.get(g))
+                .map(|g| g.name.clone());
+            explain.push(l);
+        }
+        if totals.clamped != totals.raw {
+            let mut l = line("clamp", &None, LineKind::Clamp, 0, 0.0);
+            l.clamped_to = Some(totals.clamped);
+            explain.push(l);
+        }
+        let grade = grade_of(engine, totals.fit).map(str::to_owned);
+        let label = model
+            .labels
+            .iter()
+            .find(|t| totals.clamped >= t.min)
+            .map(|t| t.name.clone());
+        let disqualified = !self.disqualified_by.is_empty();
+        let route = if disqualified {
+            None
+        } else {
+            let view = View::with_totals(self, engine, now, totals.clone());
+            model
+                .routes
+                .iter()
+                .find(|r| condition::eval(&r.when, &view))
+                .map(|r| RouteResult {
+                    route: r.id.clone(),
+                    team: model.teams[r.team].name.clone(),
+                })
+        };
+        ScoreResult {
+            score: totals.clamped.round() as i64,
+            raw: totals.raw,
+            clamped: totals.clamped,
+            fit: totals.fit,
+            engagement: totals.engagement,
+            manual: totals.manual,
+            grade,
+            label,
+            groups: model
+                .groups
+                .iter()
+                .zip(&totals.groups)
+                .map(|(g, v)| (g.name.clone(), *v))
+                .collect(),
+            stage: self.stage.map(|s| model.stages[s].id.clone()),
+            disqualified,
+            disqualified_by: self
+                .disqualified_by
+                .iter()
+                .map(|&i| model.disqualify[i as usize].id.clone())
+                .collect(),
+            route,
+            explain,
+        }
+    }
+
+    /// How many events of this name are at or before `now`, inside `within` if given.
+    fn event_count(&self, name: usize, within: Option<Millis>, now: Millis) -> u64 {
+        match &self.names[name] {
+            NameData::Unused => 0,
+            NameData::Count(n) => *n,
+            NameData::Times(times) => {
+                let end = times.partition_point(|&t| t <= now);
+                let start =
+                    within.map_or(0, |w| times.partition_point(|&t| t < now.saturating_sub(w)));
+                (end - start.min(end)) as u64
+            }
+        }
+    }
+}
+
+fn grade_of(engine: &Engine, fit: f64) -> Option<&str> {
+    let grades = &engine.model().grades;
+    if grades.is_empty() {
+        return None;
+    }
+    Some(
+        grades
+            .iter()
+            .find(|t| fit >= t.min)
+            .map_or("D", |t| t.name.as_str()),
+    )
+}
+
+fn line(
+    rule: &str,
+    label: &Option<String>,
+    kind: LineKind,
+    count: u32,
+    points: f64,
+) -> ExplainLine {
+    ExplainLine {
+        rule: rule.to_owned(),
+        label: label.clone(),
+        kind,
+        count,
+        points,
+        group: None,
+        not_counted: 0,
+        capped: 0.0,
+        author: None,
+        clamped_to: None,
+    }
+}
+
+/// Count, limit and decay a rule's occurrences (ascending times) as of `now`.
+///
+/// Order of the filters, as the spec resolves it: occurrences after `now` do not exist;
+/// those zeroed by a stage reset or older than `within` do not qualify; `limit` counts
+/// among the qualifying ones in time order; each counted one contributes its decayed
+/// points, summed in time order.
+fn occurrences_value(
+    def: &leadscore_model::EngagementRule,
+    times: impl Iterator<Item = Millis>,
+    now: Millis,
+    since: Option<Millis>,
+) -> RuleValue {
+    let oldest = def.within.map(|w| now.saturating_sub(w));
+    let mut value = RuleValue::default();
+    let mut counted_times: Vec<Millis> = Vec::new();
+    let mut window_start = 0usize;
+    for t in times {
+        if t > now {
+            break;
+        }
+        if since.is_some_and(|s| t <= s) || oldest.is_some_and(|o| t < o) {
+            continue;
+        }
+        let counts = match def.limit {
+            None => true,
+            Some(limit) => match limit.per {
+                None => value.counted < limit.max,
+                Some(per) => {
+                    // Counted occurrences in (t - per, t].
+                    let from = t.saturating_sub(per);
+                    while window_start < counted_times.len() && counted_times[window_start] <= from
+                    {
+                        window_start += 1;
+                    }
+                    ((counted_times.len() - window_start) as u64) < u64::from(limit.max)
+                }
+            },
+        };
+        if !counts {
+            value.not_counted += 1;
+            continue;
+        }
+        if matches!(def.limit, Some(l) if l.per.is_some()) {
+            counted_times.push(t);
+        }
+        value.counted += 1;
+        value.points += match def.decay {
+            Some(half_life) => def.points * 0.5f64.powf((now - t) as f64 / half_life as f64),
+            None => def.points,
+        };
+    }
+    value
+}
+
+fn insert_sorted(times: &mut Vec<Millis>, at: Millis) {
+    if times.last().is_none_or(|&last| last <= at) {
+        times.push(at);
+    } else {
+        let i = times.partition_point(|&t| t <= at);
+        times.insert(i, at);
+    }
+}
+
+fn drop_before(times: &mut Vec<Millis>, horizon: Millis) {
+    if times.first().is_some_and(|&t| t < horizon) {
+        let n = times.partition_point(|&t| t < horizon);
+        times.drain(..n);
+    }
+}
+
+/// A stable 64-bit hash of a message id (FNV-1a): the same id always gives the same
+/// number, on every machine and in every run, so duplicate detection is reproducible.
+pub fn message_id_hash(id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// A contact seen by conditions at one instant; the score is computed on first need.
+struct View<'a> {
+    state: &'a ContactState,
+    engine: &'a Engine,
+    now: Millis,
+    totals: std::cell::OnceCell<Totals>,
+    grade: Option<&'a str>,
+}
+
+impl<'a> View<'a> {
+    fn new(state: &'a ContactState, engine: &'a Engine, now: Millis) -> Self {
+        View {
+            state,
+            engine,
+            now,
+            totals: std::cell::OnceCell::new(),
+            grade: grade_of(engine, state.fit_points),
+        }
+    }
+
+    fn with_totals(
+        state: &'a ContactState,
+        engine: &'a Engine,
+        now: Millis,
+        totals: Totals,
+    ) -> Self {
+        let view = View::new(state, engine, now);
+        let _ = view.totals.set(totals);
+        view
+    }
+
+    fn totals(&self) -> &Totals {
+        self.totals
+            .get_or_init(|| self.state.totals(self.engine, self.now).0)
+    }
+}
+
+impl ScoreView for View<'_> {
+    fn attributes(&self) -> &dyn Fields {
+        &self.state.attributes
+    }
+    fn score(&self) -> f64 {
+        self.totals().clamped
+    }
+    fn group_points(&self, group: leadscore_model::GroupId) -> f64 {
+        self.totals().groups.get(group).copied().unwrap_or(0.0)
+    }
+    fn grade(&self) -> Option<&str> {
+        self.grade
+    }
+    fn disqualified(&self) -> bool {
+        !self.state.disqualified_by.is_empty()
+    }
+    fn stage(&self) -> Option<StageId> {
+        self.state.stage
+    }
+    fn event_count(&self, event: leadscore_model::EventNameId, within: Option<Millis>) -> u64 {
+        self.state.event_count(event as usize, within, self.now)
+    }
+}

@@ -1,0 +1,6 @@
+//! Engine tests, one binary: hand-computed cases with literal numbers, and property
+//! tests for the invariants (incremental == batch, explanation sums to raw,
+//! determinism, order independence, duplicates count once).
+
+mod cases;
+mod properties;
