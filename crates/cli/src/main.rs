@@ -1,1 +1,74 @@
-fn main() {}
+//! `leadscore`: the command line.
+//!
+//! A thin shell over the libraries: `model` checks files, `engine` scores, `formats`
+//! reads and writes files, `generate` makes synthetic data. Each verb lives in its own
+//! file under `command/`. Exit codes are a contract (`docs/interfaces.md`): 0 success,
+//! 1 invalid input (the message names the file, line and field), 2 usage.
+
+mod command;
+mod history;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Lead scoring you can review, test and explain.
+#[derive(Debug, Parser)]
+#[command(name = "leadscore", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score contacts from files: one result per contact on stdout.
+    Score(command::score::Args),
+    /// Work with scoring model files.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Write realistic synthetic contacts, events and outcomes.
+    Generate(command::generate::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Validate a model: a one-line summary, or every problem as FILE:LINE:COL: message.
+    Check {
+        /// The model file (TOML).
+        file: PathBuf,
+    },
+    /// Print the JSON Schema of the model format (for editors).
+    Schema,
+}
+
+/// What a command reports back: success, or invalid input already explained on stderr.
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1: the input was invalid and the problems were printed.
+    Invalid,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Score(args) => command::score::run(args),
+        Command::Model { command } => match command {
+            ModelCommand::Check { file } => command::model::check(&file),
+            ModelCommand::Schema => command::model::schema(),
+        },
+        Command::Generate(args) => command::generate::run(args),
+    };
+    match outcome {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Invalid) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("leadscore: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -114,8 +114,35 @@ impl Engine {
                 state.apply(self, event.timestamp, event.message_id.as_deref(), &class);
             }
         }
+        self.finish(state, identifies.iter().cloned(), adjustments, now)
+    }
+
+    /// Batch path for callers that classified and deduplicated events themselves (the
+    /// CLI does so while streaming, to keep only a few bytes per event).
+    pub fn score_classified<'c>(
+        &self,
+        attributes: Attributes,
+        events: impl IntoIterator<Item = (Millis, &'c EventClass)>,
+        identifies: impl IntoIterator<Item = Identify>,
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> ScoreResult {
+        let mut state = self.new_state(attributes);
+        for (at, class) in events {
+            state.apply_unique(self, at, class);
+        }
+        self.finish(state, identifies, adjustments, now)
+    }
+
+    fn finish(
+        &self,
+        mut state: ContactState,
+        identifies: impl IntoIterator<Item = Identify>,
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> ScoreResult {
         for (at, id, traits) in identifies {
-            state.apply_traits(self, *at, id.as_deref(), traits.clone());
+            state.apply_traits(self, at, id.as_deref(), traits);
         }
         for adjustment in adjustments {
             state.add_adjustment(adjustment.clone());

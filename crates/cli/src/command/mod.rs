@@ -1,0 +1,5 @@
+//! One module per verb of the `leadscore` command.
+
+pub mod generate;
+pub mod model;
+pub mod score;

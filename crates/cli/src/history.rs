@@ -1,0 +1,401 @@
+//! The event history of a batch run, a few bytes per event.
+//!
+//! `leadscore score` must take 50 million events without keeping their JSON. So each
+//! line is parsed (on every core, in chunks), classified against the model at once, and
+//! kept as a 24-byte [`Record`]: time, message-id hash, contact and event class. Events
+//! the model never looks at are counted and dropped. `identify` calls keep their traits
+//! (they are few), and `identify`/`alias` calls link anonymous ids to contacts.
+//!
+//! Records are spread over buckets by contact while reading (in chunks, so no bucket
+//! ever doubles a huge allocation), then each bucket is sorted by contact with a
+//! *stable* sort: a contact's records stay in file order, which is what "the first copy
+//! of a `messageId` received wins" needs.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use leadscore_engine::{Engine, EventClass, Identify, Millis, message_id_hash};
+use leadscore_formats::{Chunk, JsonlReader, LineError, MessageKind, parse_message};
+use rayon::prelude::*;
+
+/// Buckets records are spread over (by contact index).
+const BUCKETS: usize = 256;
+/// Records per storage chunk while reading.
+const CHUNK_RECORDS: usize = 1 << 15;
+/// Bytes of JSONL handed to one parsing task.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// One kept event.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    at: Millis,
+    /// `message_id_hash` of the `messageId`, 0 when there is none.
+    message: u64,
+    contact: u32,
+    class: u32,
+}
+
+/// A contact known from events: its id, and whether that is an `anonymousId`.
+#[derive(Debug)]
+pub struct ContactKey {
+    /// The `userId` or `anonymousId`.
+    pub id: Box<str>,
+    /// True for an `anonymousId`.
+    pub anonymous: bool,
+}
+
+/// What reading the events file found, for the summary line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReadStats {
+    /// Non-blank lines.
+    pub lines: u64,
+    /// Malformed lines reported and skipped.
+    pub skipped: u64,
+    /// Events kept for scoring.
+    pub kept: u64,
+    /// Valid messages that no rule or condition looks at.
+    pub ignored: u64,
+}
+
+/// Every contact's events, classified, compact and grouped by contact.
+pub struct History {
+    keys: Vec<ContactKey>,
+    users: HashMap<Box<str>, u32>,
+    anonymous: HashMap<Box<str>, u32>,
+    classes: Vec<EventClass>,
+    class_ids: HashMap<EventClass, u32>,
+    /// While reading: chunks per bucket. After `finish`: one sorted chunk per bucket.
+    buckets: Vec<Vec<Vec<Record>>>,
+    /// After `finish`: per contact, its range in its bucket's sorted records.
+    spans: Vec<(u32, u32)>,
+    identifies: HashMap<u32, Vec<Identify>>,
+    /// Anonymous contact -> (link time, contact), the earliest link wins.
+    links: HashMap<u32, (Millis, u32)>,
+    /// Contact -> anonymous contacts linked to it (after `finish`).
+    linked: HashMap<u32, Vec<u32>>,
+    /// Counts for the summary.
+    pub stats: ReadStats,
+}
+
+/// One parsed line, borrowing from its chunk.
+enum Parsed<'a> {
+    Event {
+        who: Who<'a>,
+        at: Millis,
+        message: u64,
+        class: EventClass,
+    },
+    Identify {
+        who: Who<'a>,
+        anonymous: Option<Cow<'a, str>>,
+        at: Millis,
+        message_id: Option<String>,
+        traits: Vec<(String, Option<leadscore_engine::Value>)>,
+    },
+    Alias {
+        user: Cow<'a, str>,
+        previous: Cow<'a, str>,
+        at: Millis,
+    },
+    Ignored,
+}
+
+/// A message's contact: `userId`, else `anonymousId`.
+struct Who<'a> {
+    id: Cow<'a, str>,
+    anonymous: bool,
+}
+
+struct ParsedChunk<'a> {
+    items: Vec<Parsed<'a>>,
+    errors: Vec<LineError>,
+}
+
+impl History {
+    fn new() -> Self {
+        History {
+            keys: Vec::new(),
+            users: HashMap::new(),
+            anonymous: HashMap::new(),
+            classes: Vec::new(),
+            class_ids: HashMap::new(),
+            buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
+            spans: Vec::new(),
+            identifies: HashMap::new(),
+            links: HashMap::new(),
+            linked: HashMap::new(),
+            stats: ReadStats::default(),
+        }
+    }
+
+    /// Read, classify and group the events of `path`. `on_error` gets every malformed
+    /// line and decides whether to go on (`Ok`) or stop (`Err`, under `--strict`);
+    /// `on_progress` gets bytes read.
+    pub fn read(
+        path: &Path,
+        engine: &Engine,
+        as_of: Millis,
+        mut on_error: impl FnMut(&LineError) -> Result<()>,
+        mut on_progress: impl FnMut(u64),
+    ) -> Result<History> {
+        let mut reader = JsonlReader::open(path)?;
+        let mut history = History::new();
+        let batch = rayon::current_num_threads().max(1) * 4;
+        loop {
+            let mut chunks: Vec<Chunk> = Vec::with_capacity(batch);
+            for _ in 0..batch {
+                match reader.read_chunk(CHUNK_BYTES) {
+                    Ok(Some(chunk)) => {
+                        on_progress(chunk.text.len() as u64 + 1);
+                        chunks.push(chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(anyhow::Error::new(e)),
+                }
+            }
+            if chunks.is_empty() {
+                break;
+            }
+            let parsed: Vec<ParsedChunk<'_>> = chunks
+                .par_iter()
+                .map(|chunk| parse_chunk(chunk, path, engine))
+                .collect();
+            for (chunk, parsed) in chunks.iter().zip(parsed) {
+                for error in chunk.errors.iter().chain(&parsed.errors) {
+                    history.stats.skipped += 1;
+                    on_error(error)?;
+                }
+                history.stats.lines += (chunk.errors.len() + parsed.errors.len() + parsed.items.len()) as u64;
+                for item in parsed.items {
+                    history.add(item, as_of);
+                }
+            }
+        }
+        history.finish();
+        Ok(history)
+    }
+
+    fn intern(&mut self, id: &str, anonymous: bool) -> u32 {
+        let map = if anonymous {
+            &mut self.anonymous
+        } else {
+            &mut self.users
+        };
+        if let Some(&index) = map.get(id) {
+            return index;
+        }
+        let index = self.keys.len() as u32;
+        map.insert(id.into(), index);
+        self.keys.push(ContactKey {
+            id: id.into(),
+            anonymous,
+        });
+        index
+    }
+
+    fn link(&mut self, anonymous_id: &str, contact: u32, at: Millis, as_of: Millis) {
+        if at > as_of {
+            return; // a link made after `now` does not exist for this result
+        }
+        let anon = self.intern(anonymous_id, true);
+        let entry = self.links.entry(anon).or_insert((at, contact));
+        if at < entry.0 {
+            *entry = (at, contact);
+        }
+    }
+
+    fn add(&mut self, item: Parsed<'_>, as_of: Millis) {
+        match item {
+            Parsed::Event {
+                who,
+                at,
+                message,
+                class,
+            } => {
+                let contact = self.intern(&who.id, who.anonymous);
+                let next = self.classes.len() as u32;
+                let class = *self.class_ids.entry(class).or_insert_with_key(|c| {
+                    self.classes.push(c.clone());
+                    next
+                });
+                let chunks = &mut self.buckets[contact as usize % BUCKETS];
+                if chunks.last().is_none_or(|c| c.len() == c.capacity()) {
+                    chunks.push(Vec::with_capacity(CHUNK_RECORDS));
+                }
+                if let Some(last) = chunks.last_mut() {
+                    last.push(Record {
+                        at,
+                        message,
+                        contact,
+                        class,
+                    });
+                }
+                self.stats.kept += 1;
+            }
+            Parsed::Identify {
+                who,
+                anonymous,
+                at,
+                message_id,
+                traits,
+            } => {
+                let contact = self.intern(&who.id, who.anonymous);
+                if let Some(anon) = anonymous.filter(|_| !who.anonymous) {
+                    self.link(&anon, contact, at, as_of);
+                }
+                self.identifies
+                    .entry(contact)
+                    .or_default()
+                    .push((at, message_id, traits));
+            }
+            Parsed::Alias { user, previous, at } => {
+                let contact = self.intern(&user, false);
+                self.link(&previous, contact, at, as_of);
+            }
+            Parsed::Ignored => self.stats.ignored += 1,
+        }
+    }
+
+    /// Sort each bucket by contact (stably) and index every contact's span.
+    fn finish(&mut self) {
+        self.spans = vec![(0, 0); self.keys.len()];
+        for bucket in &mut self.buckets {
+            let total = bucket.iter().map(Vec::len).sum();
+            let mut records = Vec::with_capacity(total);
+            for chunk in bucket.drain(..) {
+                records.extend_from_slice(&chunk);
+            }
+            records.sort_by_key(|r: &Record| r.contact);
+            let mut start = 0;
+            while start < records.len() {
+                let contact = records[start].contact;
+                let end = start + records[start..].partition_point(|r| r.contact == contact);
+                self.spans[contact as usize] = (start as u32, (end - start) as u32);
+                start = end;
+            }
+            bucket.push(records);
+        }
+        for (&anon, &(_, contact)) in &self.links {
+            self.linked.entry(contact).or_default().push(anon);
+        }
+        for anons in self.linked.values_mut() {
+            anons.sort_unstable();
+        }
+    }
+
+    /// Every contact known from events, by index.
+    pub fn keys(&self) -> &[ContactKey] {
+        &self.keys
+    }
+
+    /// The index of a `userId`.
+    pub fn contact(&self, id: &str) -> Option<u32> {
+        self.users.get(id).copied()
+    }
+
+    /// Whether an anonymous contact was linked to a known contact.
+    pub fn is_linked(&self, anonymous: u32) -> bool {
+        self.links.contains_key(&anonymous)
+    }
+
+    fn records(&self, contact: u32) -> &[Record] {
+        let (start, len) = self.spans[contact as usize];
+        let bucket = &self.buckets[contact as usize % BUCKETS];
+        bucket
+            .first()
+            .and_then(|r| r.get(start as usize..(start + len) as usize))
+            .unwrap_or(&[])
+    }
+
+    /// A contact's events (its own, then those of anonymous ids linked to it), each
+    /// `messageId` once, first copy wins; and its identify calls.
+    pub fn contact_history(&self, contact: Option<u32>) -> (Vec<(Millis, &EventClass)>, Vec<Identify>) {
+        let Some(contact) = contact else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut members = vec![contact];
+        if let Some(anons) = self.linked.get(&contact) {
+            members.extend(anons);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut events = Vec::new();
+        let mut identifies = Vec::new();
+        for member in members {
+            for r in self.records(member) {
+                if r.message == 0 || seen.insert(r.message) {
+                    events.push((r.at, &self.classes[r.class as usize]));
+                }
+            }
+            if let Some(calls) = self.identifies.get(&member) {
+                identifies.extend(calls.iter().cloned());
+            }
+        }
+        (events, identifies)
+    }
+}
+
+fn parse_chunk<'a>(chunk: &'a Chunk, path: &Path, engine: &Engine) -> ParsedChunk<'a> {
+    let mut items = Vec::new();
+    let mut errors = Vec::new();
+    for (number, line) in chunk.lines() {
+        match parse_line(line, engine) {
+            Ok(item) => items.push(item),
+            Err(message) => errors.push(LineError::invalid(path, number, message)),
+        }
+    }
+    ParsedChunk { items, errors }
+}
+
+fn parse_line<'a>(line: &'a str, engine: &Engine) -> Result<Parsed<'a>, String> {
+    let message = parse_message(line).map_err(|e| e.to_string())?;
+    let who = match (&message.user_id, &message.anonymous_id) {
+        (Some(user), _) => Who {
+            id: user.clone(),
+            anonymous: false,
+        },
+        (None, Some(anon)) => Who {
+            id: anon.clone(),
+            anonymous: true,
+        },
+        (None, None) => return Ok(Parsed::Ignored),
+    };
+    Ok(match message.kind {
+        MessageKind::Identify => Parsed::Identify {
+            anonymous: message.anonymous_id.clone(),
+            at: message.timestamp,
+            message_id: message.message_id.as_deref().map(str::to_owned),
+            traits: message.traits().map_err(|e| e.to_string())?,
+            who,
+        },
+        MessageKind::Alias => match (&message.user_id, &message.previous_id) {
+            (Some(user), Some(previous)) => Parsed::Alias {
+                user: user.clone(),
+                previous: previous.clone(),
+                at: message.timestamp,
+            },
+            _ => Parsed::Ignored,
+        },
+        kind if kind.is_event() => match engine.classify(message.event_name(), &message) {
+            Some(class) => Parsed::Event {
+                who,
+                at: message.timestamp,
+                message: message
+                    .message_id
+                    .as_deref()
+                    .map_or(0, |id| message_id_hash(id).max(1)),
+                class,
+            },
+            None => Parsed::Ignored,
+        },
+        _ => Parsed::Ignored,
+    })
+}
+
+/// Open-ended context for a file that could not be read at all.
+pub fn file_size(path: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .len())
+}
