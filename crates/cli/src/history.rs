@@ -11,14 +11,14 @@
 //! *stable* sort: a contact's records stay in file order, which is what "the first copy
 //! of a `messageId` received wins" needs.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 use leadscore_engine::{Engine, EventClass, Identify, Millis, message_id_hash};
 use leadscore_formats::{Chunk, JsonlReader, LineError, MessageKind, parse_message};
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
 /// Buckets records are spread over (by contact index).
 const BUCKETS: usize = 256;
@@ -79,37 +79,38 @@ pub struct History {
     pub stats: ReadStats,
 }
 
-/// One parsed line, borrowing from its chunk.
-enum Parsed<'a> {
+/// One parsed line. It owns its strings, so a parsed chunk can outlive the chunk's
+/// text and be merged while the next chunks are parsed.
+enum Parsed {
     Event {
-        who: Who<'a>,
+        who: Who,
         at: Millis,
         message: u64,
         class: EventClass,
     },
     Identify {
-        who: Who<'a>,
-        anonymous: Option<Cow<'a, str>>,
+        who: Who,
+        anonymous: Option<Box<str>>,
         at: Millis,
         message_id: Option<String>,
         traits: Vec<(String, Option<leadscore_engine::Value>)>,
     },
     Alias {
-        user: Cow<'a, str>,
-        previous: Cow<'a, str>,
+        user: Box<str>,
+        previous: Box<str>,
         at: Millis,
     },
     Ignored,
 }
 
 /// A message's contact: `userId`, else `anonymousId`.
-struct Who<'a> {
-    id: Cow<'a, str>,
+struct Who {
+    id: Box<str>,
     anonymous: bool,
 }
 
-struct ParsedChunk<'a> {
-    items: Vec<Parsed<'a>>,
+struct ParsedChunk {
+    items: Vec<Parsed>,
     errors: Vec<LineError>,
 }
 
@@ -117,15 +118,15 @@ impl History {
     fn new() -> Self {
         History {
             keys: Vec::new(),
-            users: HashMap::new(),
-            anonymous: HashMap::new(),
+            users: HashMap::default(),
+            anonymous: HashMap::default(),
             classes: Vec::new(),
-            class_ids: HashMap::new(),
+            class_ids: HashMap::default(),
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             spans: Vec::new(),
-            identifies: HashMap::new(),
-            links: HashMap::new(),
-            linked: HashMap::new(),
+            identifies: HashMap::default(),
+            links: HashMap::default(),
+            linked: HashMap::default(),
             stats: ReadStats::default(),
         }
     }
@@ -137,44 +138,82 @@ impl History {
         path: &Path,
         engine: &Engine,
         as_of: Millis,
-        mut on_error: impl FnMut(&LineError) -> Result<()>,
+        mut on_error: impl FnMut(&LineError) -> Result<()> + Send,
         mut on_progress: impl FnMut(u64),
     ) -> Result<History> {
         let mut reader = JsonlReader::open(path)?;
         let mut history = History::new();
         let batch = rayon::current_num_threads().max(1) * 4;
-        loop {
-            let mut chunks: Vec<Chunk> = Vec::with_capacity(batch);
-            for _ in 0..batch {
-                match reader.read_chunk(CHUNK_BYTES) {
-                    Ok(Some(chunk)) => {
-                        on_progress(chunk.text.len() as u64 + 1);
-                        chunks.push(chunk);
+        // Three stages overlap: a thread reads chunks of whole lines; each batch of
+        // chunks is parsed on every core while the previous batch is merged (in file
+        // order, so the first copy of a message stays first).
+        std::thread::scope(|scope| -> Result<()> {
+            let (sender, receiver) = mpsc::sync_channel::<Result<Chunk, LineError>>(batch * 2);
+            scope.spawn(move || {
+                loop {
+                    let next = match reader.read_chunk(CHUNK_BYTES) {
+                        Ok(Some(chunk)) => Ok(chunk),
+                        Ok(None) => break,
+                        Err(e) => Err(e),
+                    };
+                    let failed = next.is_err();
+                    if sender.send(next).is_err() || failed {
+                        break;
                     }
-                    Ok(None) => break,
-                    Err(e) => return Err(anyhow::Error::new(e)),
                 }
-            }
-            if chunks.is_empty() {
-                break;
-            }
-            let parsed: Vec<ParsedChunk<'_>> = chunks
-                .par_iter()
-                .map(|chunk| parse_chunk(chunk, path, engine))
-                .collect();
-            for (chunk, parsed) in chunks.iter().zip(parsed) {
-                for error in chunk.errors.iter().chain(&parsed.errors) {
-                    history.stats.skipped += 1;
-                    on_error(error)?;
+            });
+            let mut previous: Vec<(Chunk, ParsedChunk)> = Vec::new();
+            loop {
+                let mut chunks: Vec<Chunk> = Vec::with_capacity(batch);
+                for next in receiver.iter() {
+                    let chunk = next?;
+                    on_progress(chunk.text.len() as u64 + 1);
+                    chunks.push(chunk);
+                    if chunks.len() == batch {
+                        break;
+                    }
                 }
-                history.stats.lines += (chunk.errors.len() + parsed.errors.len() + parsed.items.len()) as u64;
-                for item in parsed.items {
-                    history.add(item, as_of);
+                let last = chunks.is_empty();
+                let (parsed, merged) = rayon::join(
+                    || -> Vec<ParsedChunk> {
+                        chunks
+                            .par_iter()
+                            .map(|chunk| parse_chunk(chunk, path, engine))
+                            .collect()
+                    },
+                    || history.merge(std::mem::take(&mut previous), as_of, &mut on_error),
+                );
+                merged?;
+                if last {
+                    break;
                 }
+                previous = chunks.into_iter().zip(parsed).collect();
             }
-        }
+            Ok(())
+        })?;
         history.finish();
         Ok(history)
+    }
+
+    /// Merge parsed chunks, in file order.
+    fn merge(
+        &mut self,
+        parsed: Vec<(Chunk, ParsedChunk)>,
+        as_of: Millis,
+        on_error: &mut (impl FnMut(&LineError) -> Result<()> + Send),
+    ) -> Result<()> {
+        for (chunk, parsed) in parsed {
+            for error in chunk.errors.iter().chain(&parsed.errors) {
+                self.stats.skipped += 1;
+                on_error(error)?;
+            }
+            self.stats.lines +=
+                (chunk.errors.len() + parsed.errors.len() + parsed.items.len()) as u64;
+            for item in parsed.items {
+                self.add(item, as_of);
+            }
+        }
+        Ok(())
     }
 
     fn intern(&mut self, id: &str, anonymous: bool) -> u32 {
@@ -206,7 +245,7 @@ impl History {
         }
     }
 
-    fn add(&mut self, item: Parsed<'_>, as_of: Millis) {
+    fn add(&mut self, item: Parsed, as_of: Millis) {
         match item {
             Parsed::Event {
                 who,
@@ -311,7 +350,10 @@ impl History {
 
     /// A contact's events (its own, then those of anonymous ids linked to it), each
     /// `messageId` once, first copy wins; and its identify calls.
-    pub fn contact_history(&self, contact: Option<u32>) -> (Vec<(Millis, &EventClass)>, Vec<Identify>) {
+    pub fn contact_history(
+        &self,
+        contact: Option<u32>,
+    ) -> (Vec<(Millis, &EventClass)>, Vec<Identify>) {
         let Some(contact) = contact else {
             return (Vec::new(), Vec::new());
         };
@@ -319,7 +361,7 @@ impl History {
         if let Some(anons) = self.linked.get(&contact) {
             members.extend(anons);
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = FxHashSet::default();
         let mut events = Vec::new();
         let mut identifies = Vec::new();
         for member in members {
@@ -336,7 +378,7 @@ impl History {
     }
 }
 
-fn parse_chunk<'a>(chunk: &'a Chunk, path: &Path, engine: &Engine) -> ParsedChunk<'a> {
+fn parse_chunk(chunk: &Chunk, path: &Path, engine: &Engine) -> ParsedChunk {
     let mut items = Vec::new();
     let mut errors = Vec::new();
     for (number, line) in chunk.lines() {
@@ -348,22 +390,22 @@ fn parse_chunk<'a>(chunk: &'a Chunk, path: &Path, engine: &Engine) -> ParsedChun
     ParsedChunk { items, errors }
 }
 
-fn parse_line<'a>(line: &'a str, engine: &Engine) -> Result<Parsed<'a>, String> {
+fn parse_line(line: &str, engine: &Engine) -> Result<Parsed, String> {
     let message = parse_message(line).map_err(|e| e.to_string())?;
     let who = match (&message.user_id, &message.anonymous_id) {
         (Some(user), _) => Who {
-            id: user.clone(),
+            id: Box::from(user.as_ref()),
             anonymous: false,
         },
         (None, Some(anon)) => Who {
-            id: anon.clone(),
+            id: Box::from(anon.as_ref()),
             anonymous: true,
         },
         (None, None) => return Ok(Parsed::Ignored),
     };
     Ok(match message.kind {
         MessageKind::Identify => Parsed::Identify {
-            anonymous: message.anonymous_id.clone(),
+            anonymous: message.anonymous_id.as_deref().map(Box::from),
             at: message.timestamp,
             message_id: message.message_id.as_deref().map(str::to_owned),
             traits: message.traits().map_err(|e| e.to_string())?,
@@ -371,8 +413,8 @@ fn parse_line<'a>(line: &'a str, engine: &Engine) -> Result<Parsed<'a>, String> 
         },
         MessageKind::Alias => match (&message.user_id, &message.previous_id) {
             (Some(user), Some(previous)) => Parsed::Alias {
-                user: user.clone(),
-                previous: previous.clone(),
+                user: Box::from(user.as_ref()),
+                previous: Box::from(previous.as_ref()),
                 at: message.timestamp,
             },
             _ => Parsed::Ignored,

@@ -13,6 +13,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: the batch path allocates small strings on every core, where it measured
+/// clearly faster than the system allocator (see the issue note for figures).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lead scoring you can review, test and explain.
 #[derive(Debug, Parser)]
 #[command(name = "leadscore", version, about, long_about = None)]

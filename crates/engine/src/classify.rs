@@ -135,10 +135,10 @@ pub(crate) fn classify(
     let id = lookup_name(model, name)?;
     let mut rules = SmallVec::new();
     for &rule in &names[id as usize].event_rules {
-        if let EngagementSource::Event { when, .. } = &model.engagement[rule as usize].source {
-            if when.as_ref().is_none_or(|c| eval_fields(c, fields)) {
-                rules.push(rule);
-            }
+        if let EngagementSource::Event { when, .. } = &model.engagement[rule as usize].source
+            && when.as_ref().is_none_or(|c| eval_fields(c, fields))
+        {
+            rules.push(rule);
         }
     }
     Some(EventClass { name: id, rules })

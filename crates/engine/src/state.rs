@@ -228,10 +228,12 @@ impl ContactState {
     }
 
     fn push_pending(&mut self, item: Pending) {
-        if let Some(last) = self.pending.last() {
-            if last.at() > item.at() {
-                self.pending_sorted = false;
-            }
+        if self
+            .pending
+            .last()
+            .is_some_and(|last| last.at() > item.at())
+        {
+            self.pending_sorted = false;
         }
         self.pending.push(item);
     }
@@ -433,7 +435,7 @@ impl ContactState {
                     .zip(after)
                     .filter(move |&(end, &start)| {
                         let first = expect.partition_point(|&x| x < start);
-                        !expect.get(first).is_some_and(|&x| x <= end)
+                        expect.get(first).is_none_or(|&x| x > end)
                     });
                 occurrences_value(def, missed.map(|(end, _)| end), now, since)
             }

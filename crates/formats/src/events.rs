@@ -368,33 +368,32 @@ impl Fields for Message<'_> {
 }
 
 /// The message as it is on the wire; everything optional, checked afterwards so that
-/// each problem gets a message naming its field.
+/// each problem gets a message naming its field. `S` is how string fields are read:
+/// [`Text`] (strings only: the fast path) or [`Loose`] (anything: to explain errors and
+/// to accept integer ids).
 #[derive(Deserialize)]
-struct Wire<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Option<Loose<'a>>,
-    #[serde(rename = "userId", borrow)]
-    user_id: Option<Loose<'a>>,
-    #[serde(rename = "anonymousId", borrow)]
-    anonymous_id: Option<Loose<'a>>,
-    #[serde(rename = "previousId", borrow)]
-    previous_id: Option<Loose<'a>>,
-    #[serde(rename = "groupId", borrow)]
-    group_id: Option<Loose<'a>>,
-    #[serde(borrow)]
-    event: Option<Loose<'a>>,
-    #[serde(borrow)]
-    name: Option<Loose<'a>>,
-    #[serde(borrow)]
-    timestamp: Option<Loose<'a>>,
-    #[serde(rename = "originalTimestamp", borrow)]
-    original_timestamp: Option<Loose<'a>>,
-    #[serde(rename = "receivedAt", borrow)]
-    received_at: Option<Loose<'a>>,
-    #[serde(rename = "sentAt", borrow)]
-    sent_at: Option<Loose<'a>>,
-    #[serde(rename = "messageId", borrow)]
-    message_id: Option<Loose<'a>>,
+struct Wire<'a, S> {
+    #[serde(rename = "type")]
+    kind: Option<S>,
+    #[serde(rename = "userId")]
+    user_id: Option<S>,
+    #[serde(rename = "anonymousId")]
+    anonymous_id: Option<S>,
+    #[serde(rename = "previousId")]
+    previous_id: Option<S>,
+    #[serde(rename = "groupId")]
+    group_id: Option<S>,
+    event: Option<S>,
+    name: Option<S>,
+    timestamp: Option<S>,
+    #[serde(rename = "originalTimestamp")]
+    original_timestamp: Option<S>,
+    #[serde(rename = "receivedAt")]
+    received_at: Option<S>,
+    #[serde(rename = "sentAt")]
+    sent_at: Option<S>,
+    #[serde(rename = "messageId")]
+    message_id: Option<S>,
     #[serde(borrow)]
     properties: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -403,11 +402,49 @@ struct Wire<'a> {
     context: Option<&'a RawValue>,
 }
 
+/// A JSON string, borrowed unless escaped; anything else fails the fast path.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+impl<'a> From<Text<'a>> for Loose<'a> {
+    fn from(text: Text<'a>) -> Self {
+        Loose::Str(text.0)
+    }
+}
+
 /// Any JSON value in a field that should be a string: strings are borrowed when they
 /// can be, integers kept as text (ids), everything else only named for the error.
 enum Loose<'a> {
     Str(Cow<'a, str>),
-    Int(String),
+    /// An integer, kept small so the wire struct stays small (it is moved per line).
+    Int(i64),
     Other(&'static str),
 }
 
@@ -439,11 +476,11 @@ impl<'de> Visitor<'de> for LooseVisitor {
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Loose::Int(v.to_string()))
+        Ok(i64::try_from(v).map_or(Loose::Other("a number"), Loose::Int))
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Loose::Int(v.to_string()))
+        Ok(Loose::Int(v))
     }
 
     fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
@@ -468,9 +505,9 @@ impl<'de> Visitor<'de> for LooseVisitor {
 /// A field that must be a string (or absent / null).
 fn string<'a>(
     field: &'static str,
-    value: Option<Loose<'a>>,
+    value: Option<impl Into<Loose<'a>>>,
 ) -> Result<Option<Cow<'a, str>>, MessageError> {
-    match value {
+    match value.map(Into::into) {
         None => Ok(None),
         Some(Loose::Str(s)) => Ok(Some(s)),
         Some(Loose::Int(_)) => Err(wrong_type(field, "a string", "a number")),
@@ -481,15 +518,15 @@ fn string<'a>(
 /// An id: a string or an integer; empty or blank counts as absent.
 fn id<'a>(
     field: &'static str,
-    value: Option<Loose<'a>>,
+    value: Option<impl Into<Loose<'a>>>,
 ) -> Result<Option<Cow<'a, str>>, MessageError> {
-    let id = match value {
+    let id = match value.map(Into::into) {
         None => None,
         Some(Loose::Str(s)) => Some(s),
-        Some(Loose::Int(n)) => Some(Cow::Owned(n)),
+        Some(Loose::Int(n)) => Some(Cow::Owned(n.to_string())),
         Some(Loose::Other(found)) => return Err(wrong_type(field, "a string", found)),
     };
-    Ok(id.filter(|s| !s.trim().is_empty()))
+    Ok(id.filter(|s| !is_blank(s.as_bytes())))
 }
 
 fn wrong_type(field: &'static str, expected: &'static str, found: &'static str) -> MessageError {
@@ -530,8 +567,24 @@ fn json_kind(text: &str) -> &'static str {
 /// Unknown fields (`integrations`, `version`, ...) are skipped without being parsed
 /// into values. The line must not contain a raw newline (JSON strings escape them).
 pub fn parse_message(line: &str) -> Result<Message<'_>, MessageError> {
-    let wire: Wire<'_> = serde_json::from_str(line).map_err(|e| json_error(line, &e))?;
+    match serde_json::from_str::<Wire<'_, Text<'_>>>(line) {
+        Ok(wire) => build(wire),
+        Err(_) => parse_loose(line),
+    }
+}
 
+/// The second try, when a field is not a string or the line is not JSON: read every
+/// field as anything, so integer ids are accepted and errors can name the field.
+#[cold]
+#[inline(never)]
+fn parse_loose(line: &str) -> Result<Message<'_>, MessageError> {
+    let wire: Wire<'_, Loose<'_>> =
+        serde_json::from_str(line).map_err(|e| json_error(line, &e))?;
+    build(wire)
+}
+
+/// Check a wire message and make it a [`Message`].
+fn build<'a, S: Into<Loose<'a>>>(wire: Wire<'a, S>) -> Result<Message<'a>, MessageError> {
     let kind = match string("type", wire.kind)? {
         None => return Err(MessageError::MissingType),
         Some(text) => {
@@ -547,7 +600,7 @@ pub fn parse_message(line: &str) -> Result<Message<'_>, MessageError> {
     let event_field = string("event", wire.event)?;
     let event = match kind {
         MessageKind::Track => match event_field {
-            Some(event) if !event.trim().is_empty() => Some(event),
+            Some(event) if !is_blank(event.as_bytes()) => Some(event),
             _ => {
                 return Err(MessageError::MissingField {
                     field: "event",
@@ -577,12 +630,12 @@ pub fn parse_message(line: &str) -> Result<Message<'_>, MessageError> {
         ("sentAt", wire.sent_at),
     ] {
         if let Some(text) = string(field, value)? {
-            timestamp = Some(parse_timestamp(&text).ok_or_else(|| {
-                MessageError::BadTimestamp {
+            timestamp = Some(
+                parse_timestamp(&text).ok_or_else(|| MessageError::BadTimestamp {
                     field,
                     value: text.into_owned(),
-                }
-            })?);
+                })?,
+            );
             break;
         }
     }
@@ -671,10 +724,7 @@ impl<'de, 'v> Visitor<'de> for ObjectSeed<'v, 'de> {
                 None => key,
                 Some(prefix) => Cow::Owned(format!("{prefix}.{key}")),
             };
-            map.next_value_seed(LeafSeed {
-                out: self.out,
-                key,
-            })?;
+            map.next_value_seed(LeafSeed { out: self.out, key })?;
         }
         Ok(())
     }
@@ -687,7 +737,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Loose::deserialize(deserializer)? {
             Loose::Str(s) => Ok(Key(s)),
-            Loose::Int(n) => Ok(Key(Cow::Owned(n))),
+            Loose::Int(n) => Ok(Key(Cow::Owned(n.to_string()))),
             Loose::Other(found) => Err(de::Error::custom(format!("key is {found}"))),
         }
     }
@@ -741,19 +791,13 @@ impl<'de, 'v> Visitor<'de> for LeafSeed<'v, 'de> {
         Ok(())
     }
 
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "numbers are f64 in the engine"
-    )]
+    #[expect(clippy::cast_precision_loss, reason = "numbers are f64 in the engine")]
     fn visit_i64<E>(self, v: i64) -> Result<(), E> {
         self.push(Leaf::Num(v as f64));
         Ok(())
     }
 
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "numbers are f64 in the engine"
-    )]
+    #[expect(clippy::cast_precision_loss, reason = "numbers are f64 in the engine")]
     fn visit_u64<E>(self, v: u64) -> Result<(), E> {
         self.push(Leaf::Num(v as f64));
         Ok(())

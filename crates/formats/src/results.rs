@@ -216,7 +216,12 @@ impl<W: Write> JsonlWriter<W> {
     }
 
     /// Write the result of `contact_id` as of `as_of`.
-    pub fn write(&mut self, contact_id: &str, as_of: Millis, result: &ScoreResult) -> io::Result<()> {
+    pub fn write(
+        &mut self,
+        contact_id: &str,
+        as_of: Millis,
+        result: &ScoreResult,
+    ) -> io::Result<()> {
         let json = ResultJson::new(contact_id, as_of, result).with_explain(self.explain);
         serde_json::to_writer(&mut self.out, &json)?;
         self.out.write_all(b"\n")
@@ -224,7 +229,9 @@ impl<W: Write> JsonlWriter<W> {
 
     /// Flush and return the inner writer.
     pub fn finish(self) -> io::Result<W> {
-        self.out.into_inner().map_err(io::IntoInnerError::into_error)
+        self.out
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
     }
 }
 
@@ -291,7 +298,12 @@ impl<W: Write> CsvWriter<W> {
 
     /// Write the result of `contact_id` as of `as_of`. Groups the header does not
     /// name are left out; a header group the result lacks is an empty cell.
-    pub fn write(&mut self, contact_id: &str, as_of: Millis, result: &ScoreResult) -> io::Result<()> {
+    pub fn write(
+        &mut self,
+        contact_id: &str,
+        as_of: Millis,
+        result: &ScoreResult,
+    ) -> io::Result<()> {
         self.csv.write_field(contact_id)?;
         self.buf.clear();
         let _ = write!(self.buf, "{}", Rfc3339(as_of));

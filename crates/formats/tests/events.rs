@@ -59,9 +59,8 @@ fn type_is_case_insensitive() {
 
 #[test]
 fn anonymous_messages_parse() {
-    let text = line(
-        r#""type":"track","event":"Email Opened","anonymousId":"anon-9","messageId":"m-2""#,
-    );
+    let text =
+        line(r#""type":"track","event":"Email Opened","anonymousId":"anon-9","messageId":"m-2""#);
     let m = parse_message(&text).expect("anonymous track");
     assert_eq!(m.user_id, None);
     assert_eq!(m.anonymous_id.as_deref(), Some("anon-9"));
@@ -74,9 +73,7 @@ fn anonymous_messages_parse() {
 
 #[test]
 fn empty_user_id_falls_back_to_anonymous_id() {
-    let text = line(
-        r#""type":"track","event":"E","userId":"","anonymousId":"a-1""#,
-    );
+    let text = line(r#""type":"track","event":"E","userId":"","anonymousId":"a-1""#);
     let m = parse_message(&text).expect("valid");
     assert_eq!(m.user_id, None);
     assert_eq!(m.identity(), "a-1");
@@ -94,10 +91,16 @@ fn identify_traits_flatten_to_dotted_keys_and_null_removes() {
     assert_eq!(
         traits,
         vec![
-            ("email".to_owned(), Some(Value::Str("Anna@Example.com".into()))),
+            (
+                "email".to_owned(),
+                Some(Value::Str("Anna@Example.com".into()))
+            ),
             ("company.name".to_owned(), Some(Value::Str("Acme".into()))),
             ("company.size".to_owned(), Some(Value::Num(250.0))),
-            ("company.address.country".to_owned(), Some(Value::Str("DE".into()))),
+            (
+                "company.address.country".to_owned(),
+                Some(Value::Str("DE".into()))
+            ),
             ("vip".to_owned(), Some(Value::Bool(true))),
             ("phone".to_owned(), None),
         ]
@@ -119,10 +122,16 @@ fn context_is_read_by_dotted_path() {
     );
     let m = parse_message(&text).expect("valid");
     assert_eq!(m.field("context.ip"), Some(ValueRef::Str("10.0.0.1")));
-    assert_eq!(m.field("context.page.path"), Some(ValueRef::Str("/pricing")));
+    assert_eq!(
+        m.field("context.page.path"),
+        Some(ValueRef::Str("/pricing"))
+    );
     assert_eq!(m.field("context.missing"), None);
     let event = m.to_event();
-    assert_eq!(event.field("context.page.path"), Some(ValueRef::Str("/pricing")));
+    assert_eq!(
+        event.field("context.page.path"),
+        Some(ValueRef::Str("/pricing"))
+    );
 }
 
 #[test]
@@ -155,7 +164,11 @@ fn timestamp_falls_back_in_segment_order() {
     ];
     for (times, expected) in cases {
         let text = format!("{{{base},{times}}}");
-        assert_eq!(parse_message(&text).expect(&text).timestamp, expected, "{text}");
+        assert_eq!(
+            parse_message(&text).expect(&text).timestamp,
+            expected,
+            "{text}"
+        );
     }
 }
 
@@ -179,7 +192,10 @@ fn a_bad_timestamp_is_named_and_not_papered_over() {
 fn validation_errors_name_the_field() {
     let cases: [(&str, &str); 12] = [
         ("not json", "not valid JSON at column 2: expected ident"),
-        ("[1,2]", "not a message: expected a JSON object `{...}`, found an array"),
+        (
+            "[1,2]",
+            "not a message: expected a JSON object `{...}`, found an array",
+        ),
         (
             r#"{"userId":"u","timestamp":"2026-05-01T09:30:00Z"}"#,
             "missing `type` (track, page, screen, identify, alias or group)",
@@ -300,8 +316,12 @@ fn chunks_hold_whole_lines_with_exact_numbers() {
     let text = messy_file();
     let mut expected = JsonlReader::new(&text[..], "events.jsonl");
     let expected = read_all_lines(&mut expected);
-    for max_bytes in [0, 1, 10, 60, 100, 1 << 20] {
-        let mut reader = JsonlReader::new(&text[..], "events.jsonl");
+    for (max_bytes, buffer) in [0, 1, 10, 60, 100, 1 << 20]
+        .into_iter()
+        .flat_map(|max| [(max, 1), (max, 7), (max, 1 << 16)])
+    {
+        let input = std::io::BufReader::with_capacity(buffer, &text[..]);
+        let mut reader = JsonlReader::new(input, "events.jsonl");
         let mut got = Vec::new();
         let mut chunks = 0;
         while let Some(chunk) = reader.read_chunk(max_bytes).expect("read") {
@@ -317,7 +337,7 @@ fn chunks_hold_whole_lines_with_exact_numbers() {
             }
         }
         got.sort();
-        assert_eq!(got, expected, "max_bytes = {max_bytes}");
+        assert_eq!(got, expected, "max_bytes = {max_bytes}, buffer = {buffer}");
         assert!(chunks >= 1);
         assert_eq!(reader.lines_read(), 7);
     }
@@ -365,7 +385,8 @@ fn last_line_without_newline_is_read() {
 fn a_missing_file_is_a_file_error_naming_it() {
     let err = JsonlReader::open("/nonexistent/events.jsonl").expect_err("missing");
     assert!(
-        err.to_string().starts_with("/nonexistent/events.jsonl: cannot open:"),
+        err.to_string()
+            .starts_with("/nonexistent/events.jsonl: cannot open:"),
         "{err}"
     );
 }

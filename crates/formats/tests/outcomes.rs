@@ -33,8 +33,14 @@ fn reads_outcomes_in_any_column_order() {
             (6, "c-1", Outcome::Converted),
         ]
     );
-    assert_eq!(rows[0].at, parse_timestamp("2026-05-01T09:30:00Z").expect("ts"));
-    assert_eq!(rows[1].at, parse_timestamp("2026-05-01T22:00:00Z").expect("ts"));
+    assert_eq!(
+        rows[0].at,
+        parse_timestamp("2026-05-01T09:30:00Z").expect("ts")
+    );
+    assert_eq!(
+        rows[1].at,
+        parse_timestamp("2026-05-01T22:00:00Z").expect("ts")
+    );
 }
 
 #[test]

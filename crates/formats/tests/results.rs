@@ -31,25 +31,34 @@ fn example() -> ScoreResult {
         "Visited the pricing page",
         LineKind::Engagement,
         3,
-        38.400_000_000_000_006,
+        38.4 + 1e-12,
     );
     pricing.group = Some("product-a".to_owned());
     ScoreResult {
         score: 73,
-        raw: 73.400_000_000_000_01,
+        raw: 73.4 + 1e-11,
         clamped: 73.4,
         fit: 35.0,
-        engagement: 38.400_000_000_000_006,
+        engagement: 38.4 + 1e-12,
         manual: 0.0,
         grade: Some("B".to_owned()),
         label: Some("warm".to_owned()),
-        groups: vec![("product-a".to_owned(), 30.0), ("product-b".to_owned(), 0.125)],
+        groups: vec![
+            ("product-a".to_owned(), 30.0),
+            ("product-b".to_owned(), 0.125),
+        ],
         stage: Some("lead".to_owned()),
         disqualified: false,
         disqualified_by: vec![],
         route: None,
         explain: vec![
-            line("decision-maker", "Decision-maker title", LineKind::Fit, 1, 20.0),
+            line(
+                "decision-maker",
+                "Decision-maker title",
+                LineKind::Fit,
+                1,
+                20.0,
+            ),
             line("company-size", "Mid-size company", LineKind::Fit, 1, 15.0),
             pricing,
         ],
@@ -144,8 +153,7 @@ fn csv_has_group_columns_and_explain() {
     });
     result.disqualified = true;
     result.groups.pop();
-    let mut writer =
-        CsvWriter::new(Vec::new(), &["product-a", "product-b"], true).expect("header");
+    let mut writer = CsvWriter::new(Vec::new(), &["product-a", "product-b"], true).expect("header");
     writer.write("c-17", as_of(), &result).expect("write");
     writer.write("c,18", as_of(), &example()).expect("write");
     let out = String::from_utf8(writer.finish().expect("flush")).expect("utf-8");

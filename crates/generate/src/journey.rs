@@ -216,7 +216,7 @@ impl Journey<'_> {
                 (PageKind::Docs, _) => 0.05,
                 (PageKind::Resource, _) => 0.07 * (0.4 * u).exp(),
                 (PageKind::Webinars, _) => 0.02,
-                (PageKind::Careers, _) => 0.02 * self.careers_affinity,
+                (PageKind::Careers, _) => 0.01 * self.careers_affinity,
                 (PageKind::Company, _) => 0.04,
                 (PageKind::Demo, _) => 0.0,
             }
@@ -284,7 +284,7 @@ impl Journey<'_> {
             page = self.pick_page(false, ep);
         }
         if identified && (saw_pricing || saw_product) {
-            let x = -3.4
+            let x = -5.0
                 + 1.0 * self.interest
                 + if self.decision_maker { 0.6 } else { 0.0 }
                 + if saw_pricing { 0.7 } else { 0.0 }
@@ -430,7 +430,7 @@ pub(crate) fn run(
     let mut invited = 0u32;
     let mut invite_clicks = [None::<i64>; 32];
     let p_open = logistic(-1.1 + 0.35 * interest + open_habit);
-    let p_unsub = 0.004
+    let p_unsub = 0.0025
         * (-0.7 * interest).exp()
         * if matches!(role, Some(Role::Junior | Role::Academic)) {
             2.0
@@ -501,7 +501,7 @@ pub(crate) fn run(
         }
         let was_invited = invited & (1 << w) != 0;
         let clicked = invite_clicks[w % 32];
-        let x = -3.8
+        let x = -4.9
             + interest
             + if was_invited { 0.7 } else { 0.0 }
             + if clicked.is_some() { 2.2 } else { 0.0 };
@@ -530,7 +530,7 @@ pub(crate) fn run(
 
     // Organic browsing.
     let active = (end - t0) as f64 / (end - start).max(1) as f64;
-    let sessions = poisson(j.rng, 6.0 * scale * activity * active);
+    let sessions = poisson(j.rng, 9.5 * scale * activity * active);
     for _ in 0..sessions {
         let t = j.session_time(t0, end);
         let r = referrer(j.rng);
@@ -632,12 +632,16 @@ fn decide(
     let disqualified = matches!(person.mailbox, Mailbox::Competitor | Mailbox::Own);
     let won = !disqualified && chance(rng, logistic(f.log_odds()));
     let engaged = f.demo_requested || f.pricing_page_views >= 2 || f.webinar_attended;
-    let lost = !won && !disqualified && chance(rng, if engaged { 0.45 } else { 0.02 });
+    let lost = !won && !disqualified && chance(rng, if engaged { 0.3 } else { 0.012 });
     if !won && !lost {
         return (Outcome::None, f, t_d);
     }
-    let delay = uniform_i64(rng, 7 * DAY, 60 * DAY);
-    let at = (t_d + delay).min((t_d + 2 * MINUTE).max(end));
+    // A sales cycle of 7 to 60 days, compressed when the window ends first.
+    let mut delay = uniform_i64(rng, 7 * DAY, 60 * DAY);
+    if t_d + delay >= end {
+        delay = ((end - t_d) as f64 * (0.5 + 0.5 * rng.random::<f64>())) as i64;
+    }
+    let at = t_d + delay.max(2 * MINUTE);
     (
         if won {
             Outcome::Won(at)

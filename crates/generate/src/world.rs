@@ -160,7 +160,8 @@ impl World {
         let mut campaigns = Vec::new();
         // One invitation ten days before each webinar (if inside the window).
         for (j, w) in webinars.iter().enumerate() {
-            let at = w.at - 10 * DAY - 7 * 3600 + rng.random_range(0..3600);
+            let raw = w.at - 10 * DAY - 7 * 3600 + rng.random_range(0..3600);
+            let at = to_weekday(raw, &[1, 2, 3], start, end);
             if at >= start {
                 campaigns.push(Campaign {
                     id: format!("invite-{}", w.slug),

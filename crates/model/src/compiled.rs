@@ -1,9 +1,9 @@
 //! The compiled scoring model: everything the engine needs and nothing it does not.
 //!
-//! A [`CompiledModel`] is produced only by [`crate::compile`] from a file that passed
-//! validation, so the engine may rely on its invariants without checking them again:
-//! every index (group, stage, team, event name) points into its table, lists are
-//! resolved into sets, regexes and globs are compiled, durations are milliseconds,
+//! A [`CompiledModel`] is produced only by the `compile` stage of [`crate::load`], from a
+//! file that passed validation, so the engine may rely on its invariants without checking
+//! them again: every index (group, stage, team, event name) points into its table, lists
+//! are resolved into sets, regexes and globs are compiled, durations are milliseconds,
 //! strings that compare case-insensitively are stored lower-cased.
 //!
 //! Rule ids survive compilation so that every explanation line and every diagnostic can

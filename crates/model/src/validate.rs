@@ -710,16 +710,16 @@ impl Checker<'_, '_> {
         let min = self.optional(table, "min", |c, node| c.number("`min`", node));
         let max = self.optional(table, "max", |c, node| c.number("`max`", node));
         let (min, max) = (min?, max?);
-        if let (Some(low), Some(high), Some(at)) = (min, max, table.get("max")) {
-            if low > high {
+        match (min, max, table.get("max")) {
+            (Some(low), Some(high), Some(at)) if low > high => {
                 self.error(
                     at.value.span.clone(),
                     format!("`max` (`{high}`) is below `min` (`{low}`)"),
                 );
-                return None;
+                None
             }
+            _ => Some(ScoreBounds { min, max }),
         }
-        Some(ScoreBounds { min, max })
     }
 
     /// The sub-tables of a `[name.KEY]` family (`groups`, `teams`): key, key span, table.
@@ -1407,7 +1407,14 @@ impl Checker<'_, '_> {
         self.check_keys(table, ASSIGN_KEYS, "`assign`");
         let team = self.required(table, node, "team", "`assign`")?;
         let name = self.string("`assign.team`", team)?;
-        let Some(index) = self.decl.teams.iter().position(|(known, _)| *known == name) else {
+        let found = self
+            .decl
+            .teams
+            .iter()
+            .enumerate()
+            .find(|(_, (known, _))| *known == name)
+            .map(|(index, (_, members))| (index, members.as_ref().is_some_and(Vec::is_empty)));
+        let Some((index, empty)) = found else {
             let help = match suggest(&name, self.decl.teams.iter().map(|(n, _)| n.as_str())) {
                 Some(known) => format!("did you mean `{known}`?"),
                 None => format!("declare it as `[teams.{name}]`"),
@@ -1416,10 +1423,6 @@ impl Checker<'_, '_> {
             return None;
         };
         self.used_teams.insert(index);
-        let empty = self.decl.teams[index]
-            .1
-            .as_ref()
-            .is_some_and(|members| members.is_empty());
         if empty {
             self.error_help(
                 team.span.clone(),
@@ -1954,19 +1957,20 @@ fn one_of(items: &[&str]) -> String {
     }
 }
 
-/// The candidate closest to `word`, if it is close enough to be a likely misspelling.
+/// The candidate closest to `word`, if it is close enough to be a likely misspelling, or
+/// else a candidate that `word` starts with (`equals` -> `eq`).
 pub(crate) fn suggest<'c>(
     word: &str,
     candidates: impl IntoIterator<Item = &'c str>,
 ) -> Option<&'c str> {
     let word_lower = word.to_lowercase();
-    candidates
-        .into_iter()
-        .filter(|candidate| *candidate != word)
+    let candidates: Vec<&str> = candidates.into_iter().filter(|c| *c != word).collect();
+    let closest = candidates
+        .iter()
         .map(|candidate| {
             (
                 edit_distance(&word_lower, &candidate.to_lowercase()),
-                candidate,
+                *candidate,
             )
         })
         .filter(|(distance, candidate)| {
@@ -1976,7 +1980,16 @@ pub(crate) fn suggest<'c>(
             *distance <= (longest / 3).max(1) && *distance < longest
         })
         .min_by_key(|(distance, _)| *distance)
-        .map(|(_, candidate)| candidate)
+        .map(|(_, candidate)| candidate);
+    closest.or_else(|| {
+        candidates
+            .iter()
+            .filter(|candidate| {
+                candidate.chars().count() >= 2 && word_lower.starts_with(&candidate.to_lowercase())
+            })
+            .max_by_key(|candidate| candidate.len())
+            .copied()
+    })
 }
 
 /// Edit distance counting insertions, deletions, substitutions and swaps of two
@@ -2028,7 +2041,12 @@ mod tests {
             suggest("free_mails", ["free_mail", "competitors"]),
             Some("free_mail")
         );
-        assert_eq!(suggest("equals", FIELD_OPERATORS.iter().copied()), None);
+        assert_eq!(
+            suggest("equals", FIELD_OPERATORS.iter().copied()),
+            Some("eq")
+        );
+        assert_eq!(suggest("E", ["A", "B", "D"]), None);
+        assert_eq!(suggest("b", ["A", "B", "D"]), Some("B"));
     }
 
     #[test]
@@ -2082,7 +2100,9 @@ mod tests {
 
     #[test]
     fn regex_error_detail_is_the_error_line() {
-        let Err(error) = Regex::new("(ceo") else {
+        // Built at run time: clippy rejects a literal invalid regex.
+        let pattern = ["(", "ceo"].concat();
+        let Err(error) = Regex::new(&pattern) else {
             panic!("bad regex compiled");
         };
         assert_eq!(regex_error_detail(&error), "unclosed group");

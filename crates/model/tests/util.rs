@@ -100,13 +100,7 @@ pub fn assert_diagnostic(
 
 /// A compact rendering of a condition: `all(country in [de, at]; score gte 60)`.
 pub fn show(condition: &Condition) -> String {
-    let join = |items: &[Condition]| {
-        items
-            .iter()
-            .map(show)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+    let join = |items: &[Condition]| items.iter().map(show).collect::<Vec<_>>().join("; ");
     let cmps = |cmps: &[(leadscore_model::Cmp, f64)]| {
         cmps.iter()
             .map(|(cmp, n)| format!("{} {n}", format!("{cmp:?}").to_lowercase()))

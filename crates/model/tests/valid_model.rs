@@ -1,8 +1,6 @@
 //! A model using every construct compiles to exactly the expected values.
 
-use leadscore_model::{
-    Action, EngagementSource, FieldOp, Limit, ScoreBounds, Threshold,
-};
+use leadscore_model::{Action, EngagementSource, FieldOp, Limit, ScoreBounds, Threshold};
 
 use crate::util::{HEADER, checked, fixture, model, show};
 
@@ -54,7 +52,12 @@ fn every_construct_compiles_to_the_expected_model() {
                 r"job_title matches /(?i)\b(ceo|cto|head of)\b/".to_owned(),
                 20.0
             ),
-            ("private-email", None, "email_domain in_list free_mail".to_owned(), -15.0),
+            (
+                "private-email",
+                None,
+                "email_domain in_list free_mail".to_owned(),
+                -15.0
+            ),
             (
                 "mid-size",
                 Some("51-500 employees"),
@@ -130,7 +133,10 @@ fn every_construct_compiles_to_the_expected_model() {
     else {
         panic!("no-reaction is not an absence rule");
     };
-    assert_eq!((*after, expect.as_slice(), *within), (2, &[1, 3][..], 7 * DAY));
+    assert_eq!(
+        (*after, expect.as_slice(), *within),
+        (2, &[1, 3][..], 7 * DAY)
+    );
     assert_eq!(m.engagement[2].points, -10.0);
     assert_eq!(m.engagement[2].group, Some(1));
 
@@ -142,7 +148,10 @@ fn every_construct_compiles_to_the_expected_model() {
     else {
         panic!("no-open is not an absence rule");
     };
-    assert_eq!((*after, expect.as_slice(), *within), (2, &[1][..], 36 * HOUR));
+    assert_eq!(
+        (*after, expect.as_slice(), *within),
+        (2, &[1][..], 36 * HOUR)
+    );
 
     // Groups, disqualify, grades, labels.
     let groups: Vec<(&str, Option<f64>)> =
@@ -150,15 +159,25 @@ fn every_construct_compiles_to_the_expected_model() {
     assert_eq!(groups, [("product-a", Some(50.0)), ("product-b", None)]);
     assert_eq!(m.disqualify.len(), 1);
     assert_eq!(m.disqualify[0].id, "competitor");
-    assert_eq!(m.disqualify[0].label.as_deref(), Some("Works for a competitor"));
-    assert_eq!(show(&m.disqualify[0].when), "email_domain in_list competitors");
+    assert_eq!(
+        m.disqualify[0].label.as_deref(),
+        Some("Works for a competitor")
+    );
+    assert_eq!(
+        show(&m.disqualify[0].when),
+        "email_domain in_list competitors"
+    );
     let threshold = |name: &str, min: f64| Threshold {
         name: name.to_owned(),
         min,
     };
     assert_eq!(
         m.grades,
-        [threshold("A", 40.0), threshold("B", 20.0), threshold("C", 0.0)]
+        [
+            threshold("A", 40.0),
+            threshold("B", 20.0),
+            threshold("C", 0.0)
+        ]
     );
     assert_eq!(
         m.labels,
@@ -300,7 +319,9 @@ fn minimal_model_has_empty_tables_and_no_bounds() {
 
 #[test]
 fn description_is_an_optional_string() {
-    model(&format!("{HEADER}description = \"owned by marketing ops\"\n"));
+    model(&format!(
+        "{HEADER}description = \"owned by marketing ops\"\n"
+    ));
 }
 
 #[test]
@@ -317,7 +338,10 @@ fn durations_compile_to_milliseconds() {
 
 #[test]
 fn parse_duration_is_public() {
-    assert_eq!(leadscore_model::parse_duration("30d"), Some(30 * 86_400_000));
+    assert_eq!(
+        leadscore_model::parse_duration("30d"),
+        Some(30 * 86_400_000)
+    );
     for bad in ["30 days", "0d", "-1d", "5y"] {
         assert_eq!(leadscore_model::parse_duration(bad), None, "{bad}");
     }
@@ -335,5 +359,8 @@ fn later_stages_may_omit_when() {
 #[test]
 fn json_schema_is_exposed() {
     assert!(leadscore_model::JSON_SCHEMA.contains("\"$schema\""));
-    assert_eq!(leadscore_model::JSON_SCHEMA, leadscore_model::schema::JSON_SCHEMA);
+    assert_eq!(
+        leadscore_model::JSON_SCHEMA,
+        leadscore_model::schema::JSON_SCHEMA
+    );
 }

@@ -28,7 +28,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         .with_context(|| format!("{}: cannot create the directory", args.out.display()))?;
     let create = |name: &str| -> Result<BufWriter<File>> {
         let path = args.out.join(name);
-        let file = File::create(&path).with_context(|| format!("{}: cannot create", path.display()))?;
+        let file =
+            File::create(&path).with_context(|| format!("{}: cannot create", path.display()))?;
         Ok(BufWriter::with_capacity(1 << 20, file))
     };
     let config = leadscore_generate::Config {

@@ -120,6 +120,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         count: 0,
     };
 
+    let started = std::time::Instant::now();
     let bar = progress_bar(crate::history::file_size(&args.events)?, "events");
     let history = History::read(
         &args.events,
@@ -130,13 +131,19 @@ pub fn run(args: Args) -> Result<Outcome> {
     )?;
     bar.finish_and_clear();
     let stats = history.stats;
+    let read_time = started.elapsed();
 
     let stdout = std::io::stdout().lock();
     let out = std::io::BufWriter::with_capacity(1 << 20, stdout);
     let mut writer = match args.format {
         Format::Jsonl => Writer::Jsonl(JsonlWriter::new(out, args.explain)),
         Format::Csv => {
-            let groups: Vec<&str> = engine.model().groups.iter().map(|g| g.name.as_str()).collect();
+            let groups: Vec<&str> = engine
+                .model()
+                .groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect();
             Writer::Csv(CsvWriter::new(out, &groups, args.explain)?)
         }
     };
@@ -198,15 +205,30 @@ pub fn run(args: Args) -> Result<Outcome> {
         stats.lines, stats.kept, stats.ignored
     );
     if anonymous_unlinked > 0 {
-        summary.push_str(&format!(", {anonymous_unlinked} anonymous visitors never identified"));
+        summary.push_str(&format!(
+            ", {anonymous_unlinked} anonymous visitors never identified"
+        ));
     }
     if problems.count > 0 {
-        summary.push_str(&format!(", {} malformed lines/rows skipped", problems.count));
+        summary.push_str(&format!(
+            ", {} malformed lines/rows skipped",
+            problems.count
+        ));
         if problems.count > PRINT_LIMIT {
             summary.push_str(&format!(" (first {PRINT_LIMIT} shown)"));
         }
     }
-    if std::io::stderr().is_terminal() || problems.count > 0 {
+    if std::env::var_os("LEADSCORE_TIMINGS").is_some() {
+        summary.push_str(&format!(
+            "; read {:.2}s, scored {:.2}s",
+            read_time.as_secs_f64(),
+            (started.elapsed() - read_time).as_secs_f64()
+        ));
+    }
+    if std::io::stderr().is_terminal()
+        || problems.count > 0
+        || std::env::var_os("LEADSCORE_TIMINGS").is_some()
+    {
         eprintln!("{summary}");
     }
     Ok(Outcome::Success)
@@ -229,9 +251,7 @@ fn score_batch<W: Write>(
         })
         .collect();
     for (id, result) in &results {
-        writer
-            .write(id, as_of, result)
-            .context("writing results")?;
+        writer.write(id, as_of, result).context("writing results")?;
     }
     Ok(results.len() as u64)
 }
@@ -249,4 +269,3 @@ fn progress_bar(len: u64, what: &str) -> ProgressBar {
     }
     bar
 }
-
