@@ -166,23 +166,38 @@ impl fmt::Display for Rfc3339 {
         let days = secs.div_euclid(86_400);
         let of_day = secs.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
-        if (0..=9999).contains(&year) {
-            write!(f, "{year:04}")?;
-        } else {
+        let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+        if !(0..=9999).contains(&year) {
             // Outside RFC 3339's range: ISO 8601's expanded form, as chrono writes it.
-            write!(f, "{year:+05}")?;
+            write!(f, "{year:+05}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}")?;
+            if millis != 0 {
+                write!(f, ".{millis:03}")?;
+            }
+            return f.write_str("Z");
         }
-        write!(
-            f,
-            "-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-            of_day / 3600,
-            of_day / 60 % 60,
-            of_day % 60
-        )?;
-        if millis != 0 {
-            write!(f, ".{millis:03}")?;
-        }
-        f.write_str("Z")
+        // Written digit by digit: results write one per line, a million times.
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut n: i64| {
+            for i in (at..at + width).rev() {
+                // `n % 10` is a digit, so the cast is lossless.
+                text[i] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+                n /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, i64::from(month));
+        put(8, 2, i64::from(day));
+        put(11, 2, hour);
+        put(14, 2, minute);
+        put(17, 2, second);
+        let len = if millis == 0 {
+            text[19] = b'Z';
+            20
+        } else {
+            put(20, 3, millis);
+            24
+        };
+        f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -163,10 +163,11 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
             .unwrap_or(i);
         a.swap(i, p);
         b.swap(i, p);
+        let pivot = a[i].clone();
         for r in i + 1..n {
-            let f = a[r][i] / a[i][i];
-            for c in i..n {
-                a[r][c] -= f * a[i][c];
+            let f = a[r][i] / pivot[i];
+            for (cell, p) in a[r][i..].iter_mut().zip(&pivot[i..]) {
+                *cell -= f * p;
             }
             b[r] -= f * b[i];
         }
