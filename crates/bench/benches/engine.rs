@@ -90,10 +90,10 @@ fn engine_benches(c: &mut Criterion) {
         b.iter(|| {
             let mut matched = 0usize;
             for line in &lines {
-                if let Ok(message) = parse_message(line) {
-                    if let Some(class) = engine.classify(message.event_name(), &message) {
-                        matched += class.rules.len();
-                    }
+                if let Ok(message) = parse_message(line)
+                    && let Some(class) = engine.classify(message.event_name(), &message)
+                {
+                    matched += class.rules.len();
                 }
             }
             matched

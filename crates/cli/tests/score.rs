@@ -49,14 +49,13 @@ fn expected_output(dir: &Path, as_of: &str, explain: bool) -> String {
     for m in &messages {
         if let (MessageKind::Identify, Some(user), Some(anon)) =
             (m.kind, &m.user_id, &m.anonymous_id)
+            && m.timestamp <= now
         {
-            if m.timestamp <= now {
-                let entry = links
-                    .entry(anon.to_string())
-                    .or_insert((m.timestamp, user.to_string()));
-                if m.timestamp < entry.0 {
-                    *entry = (m.timestamp, user.to_string());
-                }
+            let entry = links
+                .entry(anon.to_string())
+                .or_insert((m.timestamp, user.to_string()));
+            if m.timestamp < entry.0 {
+                *entry = (m.timestamp, user.to_string());
             }
         }
     }
@@ -362,4 +361,33 @@ fn a_contact_known_only_from_events_still_gets_a_result() {
         .collect();
     assert_eq!(ids, ["c-1", "c-9"]);
     assert!(results[1]["engagement"].as_f64() > Some(0.0));
+}
+
+#[test]
+fn a_repeated_contact_row_is_reported_and_the_first_counts() {
+    let dir = scratch("score-dup-row");
+    std::fs::write(
+        dir.join("contacts.csv"),
+        "id,email,job_title\nc-1,ana@buyer.example,CTO\nc-2,bo@buyer.example,Intern\nc-1,ana@buyer.example,Intern\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("events.jsonl"), "").expect("write");
+    let out = score(&dir, "events.jsonl", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("contacts.csv:4"), "{}", stderr(&out));
+    let results = jsonl(&stdout(&out));
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["contact_id"], "c-1");
+    let once = leadscore(&[
+        "score",
+        "--model",
+        MODEL,
+        "--contacts",
+        s(&dir.join("contacts.csv")),
+        "--events",
+        s(&dir.join("events.jsonl")),
+        "--as-of",
+        AS_OF,
+    ]);
+    assert_eq!(jsonl(&stdout(&once))[0]["fit"], results[0]["fit"]);
 }

@@ -441,7 +441,13 @@ fn manual_adjustments_count_from_their_time_and_are_explained() {
         author: "ana@example.com".into(),
         reason: "met at the trade fair".into(),
     };
-    let before = e.score(Attributes::new(), &[], &[], &[adjustment.clone()], T0 - 1);
+    let before = e.score(
+        Attributes::new(),
+        &[],
+        &[],
+        std::slice::from_ref(&adjustment),
+        T0 - 1,
+    );
     assert_eq!(before.raw, 0.0);
     let after = e.score(Attributes::new(), &[], &[], &[adjustment], T0);
     assert_eq!((after.manual, after.raw), (15.0, 15.0));

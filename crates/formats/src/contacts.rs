@@ -145,10 +145,7 @@ impl<R: Read> Iterator for ContactsReader<R> {
         match self.seen.insert(row.id.clone(), line) {
             None => Some(Ok(row)),
             Some(earlier) => {
-                let message = format!(
-                    "duplicate id `{}` (also on line {earlier}): this row replaces the earlier one",
-                    row.id
-                );
+                let message = format!("duplicate id `{}` (also on line {earlier})", row.id);
                 self.pending = Some(row);
                 Some(Err(self.table.error(
                     line,

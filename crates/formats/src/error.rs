@@ -85,8 +85,9 @@ impl LineError {
 pub enum RowErrorKind {
     /// The row is unusable and skipped (missing id, wrong number of fields, bad value).
     Invalid,
-    /// A warning, not an error: the id was already seen; the row is still used (it
-    /// replaces the earlier one) and comes right after this warning.
+    /// A warning, not an error: the id was already seen. The row still comes right
+    /// after this warning; the caller decides which row counts (the batch CLI keeps
+    /// the first, as with duplicate `messageId`s).
     DuplicateId,
     /// Reading failed: the reader stops after this.
     Io,

@@ -578,8 +578,7 @@ pub fn parse_message(line: &str) -> Result<Message<'_>, MessageError> {
 #[cold]
 #[inline(never)]
 fn parse_loose(line: &str) -> Result<Message<'_>, MessageError> {
-    let wire: Wire<'_, Loose<'_>> =
-        serde_json::from_str(line).map_err(|e| json_error(line, &e))?;
+    let wire: Wire<'_, Loose<'_>> = serde_json::from_str(line).map_err(|e| json_error(line, &e))?;
     build(wire)
 }
 

@@ -57,14 +57,14 @@ impl Num {
         round6(self.0) == 0.0
     }
 
-    /// Append the CSV text of this number to `out` (empty when not finite).
+    /// Append the CSV text of this number to `out` (empty when not finite): the same
+    /// digits as in JSON (serde_json also writes with `itoa` and `ryu`).
     fn write_to(self, out: &mut String) {
-        // Writing to a String cannot fail.
-        let _ = match self.as_integer() {
-            Some(n) => write!(out, "{n}"),
-            None if self.0.is_finite() => write!(out, "{}", round6(self.0)),
-            None => Ok(()),
-        };
+        match self.as_integer() {
+            Some(n) => out.push_str(itoa::Buffer::new().format(n)),
+            None if self.0.is_finite() => out.push_str(ryu::Buffer::new().format(round6(self.0))),
+            None => {}
+        }
     }
 }
 
@@ -309,8 +309,8 @@ impl<W: Write> CsvWriter<W> {
         let _ = write!(self.buf, "{}", Rfc3339(as_of));
         self.csv.write_field(&self.buf)?;
         self.buf.clear();
-        let _ = write!(self.buf, "{}", result.score);
-        self.csv.write_field(&self.buf)?;
+        self.csv
+            .write_field(itoa::Buffer::new().format(result.score))?;
         for x in [result.raw, result.fit, result.engagement, result.manual] {
             self.num(x)?;
         }

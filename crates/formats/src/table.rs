@@ -126,9 +126,12 @@ impl<R: Read> Table<R> {
     /// Field `i` of the current row (after [`Table::next_row`] returned its line), or
     /// `""` past the end.
     pub(crate) fn cell(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.bounds[i - 1] };
+        let start = match i.checked_sub(1) {
+            None => 0,
+            Some(previous) => self.bounds.get(previous).copied().unwrap_or(0),
+        };
         match self.bounds.get(i) {
-            Some(&end) => &self.text[start..end],
+            Some(&end) => self.text.get(start..end).unwrap_or_default(),
             None => "",
         }
     }

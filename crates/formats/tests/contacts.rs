@@ -117,7 +117,7 @@ fn duplicate_ids_warn_and_the_later_row_wins() {
     assert_eq!(
         warning.to_string(),
         format!(
-            "{}:4: duplicate id `c-1` (also on line 2): this row replaces the earlier one",
+            "{}:4: duplicate id `c-1` (also on line 2)",
             file.path.display()
         )
     );

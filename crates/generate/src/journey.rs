@@ -47,8 +47,8 @@ pub(crate) enum Who {
 pub(crate) enum Form {
     /// `contact-us`.
     Contact,
-    /// `newsletter-signup`.
-    Newsletter,
+    /// `newsletter-signup` on a blog page (index into [`PAGES`]).
+    Newsletter(u16),
     /// `demo-request`.
     Demo,
     /// `content-<slug>` gating a resource page (index into [`PAGES`]).
@@ -270,9 +270,9 @@ impl Journey<'_> {
                     t += uniform_i64(self.rng, 40, 180);
                     self.push(t, who, Kind::FormSubmitted(Form::Contact));
                 }
-                (PageKind::Blog, _) if identified && chance(self.rng, 0.015) => {
+                (PageKind::Blog, PageRef::Static(p)) if identified && chance(self.rng, 0.015) => {
                     t += uniform_i64(self.rng, 20, 90);
-                    self.push(t, who, Kind::FormSubmitted(Form::Newsletter));
+                    self.push(t, who, Kind::FormSubmitted(Form::Newsletter(p)));
                 }
                 _ => {}
             }
@@ -400,7 +400,8 @@ pub(crate) fn run(
     if anon_flow {
         let sessions = 1 + poisson(j.rng, 1.0);
         for _ in 0..sessions {
-            let t = uniform_i64(j.rng, (t0 - 30 * DAY).max(start), t0 - 10 * MINUTE);
+            // Sessions last under an hour, so all of them end before the identify.
+            let t = uniform_i64(j.rng, (t0 - 30 * DAY).max(start), t0 - HOUR);
             let r = referrer(j.rng);
             j.session(t, None, None, Who::Anon, r);
         }
@@ -411,7 +412,8 @@ pub(crate) fn run(
         } else if roll < 0.85 {
             (page_index("/contact"), Form::Contact)
         } else {
-            (j.page_of(PageKind::Blog), Form::Newsletter)
+            let p = j.page_of(PageKind::Blog);
+            (p, Form::Newsletter(p))
         };
         let before = uniform_i64(j.rng, 30, 120);
         j.push(
@@ -825,9 +827,9 @@ fn push_properties(buf: &mut Vec<u8>, world: &World, e: &Event) {
                     buf.extend_from_slice(b"\"contact-us\"");
                     page_index("/contact")
                 }
-                Form::Newsletter => {
+                Form::Newsletter(p) => {
                     buf.extend_from_slice(b"\"newsletter-signup\"");
-                    page_index("/blog/what-is-lead-scoring")
+                    p
                 }
                 Form::Demo => {
                     buf.extend_from_slice(b"\"demo-request\"");

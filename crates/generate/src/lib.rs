@@ -1,7 +1,7 @@
 //! Synthetic but realistic B2B marketing data with a planted ground truth.
 //!
-//! [`generate`] writes the three files `leadscore` reads (see
-//! `docs/interfaces.md`): `contacts.csv`, `events.jsonl` (Segment-spec `track`, `page`
+//! [`generate`] writes the three files `leadscore` reads (see the interfaces
+//! document): `contacts.csv`, `events.jsonl` (Segment-spec `track`, `page`
 //! and `identify` calls) and `outcomes.csv` (`won`/`lost` per contact that reached an
 //! opportunity). The data is made for demos, benchmarks and, above all, for checking
 //! that backtesting and tuning find what is really there: the chance of winning a
@@ -32,7 +32,7 @@
 //!   sign up with a free-mail address (gmail.com, gmx.de, yahoo.com, ...), 0.4 % work for
 //!   a competitor (`rival-industries.example`, `scoreforge.example`,
 //!   `funnelworks.example`), 0.3 % for the vendor itself (`example.com`). Job titles: about
-//!   18 % decision makers, 11 % interns, assistants and working students, the rest staff;
+//!   19 % decision makers, 11 % interns, assistants and working students, the rest staff;
 //!   people at universities (industry `Education`) are students, researchers and
 //!   lecturers. Countries: about 72 % DACH, the rest US, GB, FR, NL, PL, IT, ES, IN.
 //!   Company sizes are log-normal (median 60 employees, a long tail into the hundred
@@ -71,8 +71,9 @@
 //! P(won) = logistic(intercept + Σ effect_i · feature_i)
 //! ```
 //!
-//! over **all** contacts (those without an outcome row were not won). Contacts at a
-//! competitor or at the vendor itself are never won or lost, whatever their features.
+//! over **all** contacts (those without an outcome row were not won). Two exceptions:
+//! contacts at a competitor or at the vendor itself, and contacts without a single
+//! event (well under 1 %), are never won or lost, whatever their features.
 //!
 //! | feature | definition | effect (log-odds) |
 //! | --- | --- | --- |
@@ -90,7 +91,7 @@
 //! | `email_clicks` | `Email Link Clicked` events | 0 |
 //! | `content_downloads` | `Content Downloaded` events | 0 |
 //! | `form_submissions` | `Form Submitted` events | 0 |
-//! | `webinar_registered` | `Webinar Registered` without attending | 0 |
+//! | `webinar_registered` | `Webinar Registered` events | 0 |
 //! | `unsubscribed` | an `Unsubscribed` event | 0 |
 //! | `lead_source` | any value of the `lead_source` column | 0 |
 //!
@@ -103,11 +104,11 @@
 //! contact's last planted behaviour (or, for contacts without any, a uniformly random
 //! moment of its history); every planted event is at or before it, and an outcome's `at`
 //! is 7 to 60 days after it (earlier when the window ends first). With the default
-//! configuration about 5 % of contacts are won and about 9 % lost.
+//! configuration about 5 % of contacts are won and about 8 % lost.
 //!
-//! Contacts that are not won reach an opportunity and are `lost` with probability 0.45
+//! Contacts that are not won reach an opportunity and are `lost` with probability 0.3
 //! if they requested a demo, attended a webinar or viewed pricing at least twice, else
-//! 0.02. So `lost` rows are selected on behaviour: fit won against *everything else*, not
+//! 0.012. So `lost` rows are selected on behaviour: fit won against *everything else*, not
 //! against `lost` alone, to recover the table.
 //!
 //! # Determinism and speed

@@ -705,3 +705,109 @@ pub(crate) fn pages_of(kind: PageKind) -> Vec<u16> {
         .map(|(i, _)| i as u16)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// `examples/b2b.toml`, the model these tables are kept in step with.
+    fn model() -> toml::Table {
+        include_str!("../../../examples/b2b.toml")
+            .parse()
+            .expect("valid TOML")
+    }
+
+    fn list(model: &toml::Table, name: &str) -> HashSet<String> {
+        let values = model["lists"][name].as_array().expect("list");
+        values
+            .iter()
+            .map(|v| v.as_str().expect("string").to_lowercase())
+            .collect()
+    }
+
+    fn fit_regex(model: &toml::Table, id: &str) -> regex::Regex {
+        let rules = model["fit"].as_array().expect("fit");
+        let rule = rules
+            .iter()
+            .find(|r| r["id"].as_str() == Some(id))
+            .expect("rule");
+        regex::Regex::new(rule["when"]["matches"].as_str().expect("regex")).expect("valid")
+    }
+
+    fn engagement_glob(model: &toml::Table, id: &str) -> regex::Regex {
+        let rules = model["engagement"].as_array().expect("engagement");
+        let rule = rules
+            .iter()
+            .find(|r| r["id"].as_str() == Some(id))
+            .expect("rule");
+        let glob = rule["when"]["glob"].as_str().expect("glob");
+        let body: String = glob
+            .chars()
+            .map(|c| match c {
+                '*' => ".*".to_string(),
+                '?' => ".".to_string(),
+                c => regex::escape(&c.to_string()),
+            })
+            .collect();
+        regex::Regex::new(&format!("(?i)^{body}$")).expect("valid")
+    }
+
+    #[test]
+    fn title_roles_agree_with_the_model_rules() {
+        let m = model();
+        let dm = fit_regex(&m, "decision-maker");
+        let junior = fit_regex(&m, "non-decision-maker");
+        for (title, role, _) in TITLES {
+            assert_eq!(dm.is_match(title), *role == Role::DecisionMaker, "{title}");
+            if *role == Role::Junior {
+                assert!(junior.is_match(title), "{title}");
+            }
+            if matches!(role, Role::DecisionMaker | Role::Staff) {
+                assert!(!junior.is_match(title), "{title}");
+            }
+        }
+    }
+
+    #[test]
+    fn lists_agree_with_the_model() {
+        let m = model();
+        let free = list(&m, "free_mail");
+        assert!(FREE_MAIL.iter().all(|(d, _)| free.contains(*d)));
+        let competitors = list(&m, "competitors");
+        assert!(COMPETITORS.iter().all(|(_, d, _)| competitors.contains(*d)));
+        assert!(list(&m, "own_domains").contains(OWN_COMPANY.1));
+        let area = list(&m, "sales_area");
+        for c in COUNTRIES {
+            assert_eq!(
+                area.contains(&c.code.to_lowercase()),
+                c.sales_area,
+                "{}",
+                c.code
+            );
+        }
+        let targets = list(&m, "target_industries");
+        for i in INDUSTRIES {
+            assert_eq!(
+                targets.contains(&i.name.to_lowercase()),
+                i.target,
+                "{}",
+                i.name
+            );
+        }
+    }
+
+    #[test]
+    fn page_globs_agree_with_page_kinds() {
+        let m = model();
+        let pricing = engagement_glob(&m, "pricing-visit");
+        let product = engagement_glob(&m, "product-visit");
+        let blog = engagement_glob(&m, "blog-visit");
+        for (path, _, kind) in PAGES {
+            let url = format!("{SITE}{path}?utm_campaign=product-update-2026-06");
+            assert_eq!(pricing.is_match(&url), *kind == PageKind::Pricing, "{path}");
+            assert_eq!(product.is_match(&url), *kind == PageKind::Product, "{path}");
+            assert_eq!(blog.is_match(&url), *kind == PageKind::Blog, "{path}");
+        }
+    }
+}

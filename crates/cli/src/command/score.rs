@@ -66,7 +66,7 @@ pub struct Args {
 /// Results go to one of the two writers.
 enum Writer<W: Write> {
     Jsonl(JsonlWriter<W>),
-    Csv(CsvWriter<W>),
+    Csv(Box<CsvWriter<W>>),
 }
 
 impl<W: Write> Writer<W> {
@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 .iter()
                 .map(|g| g.name.as_str())
                 .collect();
-            Writer::Csv(CsvWriter::new(out, &groups, args.explain)?)
+            Writer::Csv(Box::new(CsvWriter::new(out, &groups, args.explain)?))
         }
     };
 
@@ -155,11 +155,12 @@ pub fn run(args: Args) -> Result<Outcome> {
     // Pass 2a: the contacts CSV, in file order.
     let reader = ContactsReader::open(&args.contacts)?;
     let mut rows: Vec<(String, Attributes, Option<u32>)> = Vec::with_capacity(BATCH);
-    let mut seen_rows = std::collections::HashSet::new();
+    // The reader announces a repeated id with a warning just before the row.
+    let mut skip_next = false;
     for row in reader {
         match row {
             Ok(row) => {
-                if !seen_rows.insert(row.id.clone()) {
+                if std::mem::take(&mut skip_next) {
                     continue;
                 }
                 let contact = history.contact(&row.id);
@@ -172,7 +173,10 @@ pub fn run(args: Args) -> Result<Outcome> {
                     bar.set_position(written);
                 }
             }
-            Err(error) if error.is_warning() => bar.suspend(|| eprintln!("{error}")),
+            Err(error) if error.is_warning() => {
+                skip_next = true;
+                bar.suspend(|| eprintln!("{error}: the first row counts, this one is skipped"));
+            }
             Err(error) if error.is_fatal() => bail!("{error}"),
             Err(error) => problems.report(&error, &bar)?,
         }
