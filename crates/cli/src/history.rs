@@ -22,8 +22,6 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
 /// Buckets records are spread over (by contact index).
 const BUCKETS: usize = 256;
-/// Records per storage chunk while reading.
-const CHUNK_RECORDS: usize = 1 << 15;
 /// Bytes of JSONL handed to one parsing task.
 const CHUNK_BYTES: usize = 1 << 20;
 
@@ -66,8 +64,8 @@ pub struct History {
     anonymous: HashMap<Box<str>, u32>,
     classes: Vec<EventClass>,
     class_ids: HashMap<EventClass, u32>,
-    /// While reading: chunks per bucket. After `finish`: one sorted chunk per bucket.
-    buckets: Vec<Vec<Vec<Record>>>,
+    /// Records by `contact % BUCKETS`, in file order; sorted by contact in `finish`.
+    buckets: Vec<Vec<Record>>,
     /// After `finish`: per contact, its range in its bucket's sorted records.
     spans: Vec<(u32, u32)>,
     identifies: HashMap<u32, Vec<Identify>>,
@@ -90,14 +88,14 @@ enum Parsed {
     },
     Identify {
         who: Who,
-        anonymous: Option<Box<str>>,
+        anonymous: Option<Span>,
         at: Millis,
         message_id: Option<String>,
         traits: Vec<(String, Option<leadscore_engine::Value>)>,
     },
     Alias {
-        user: Box<str>,
-        previous: Box<str>,
+        user: Span,
+        previous: Span,
         at: Millis,
     },
     Ignored,
@@ -105,13 +103,40 @@ enum Parsed {
 
 /// A message's contact: `userId`, else `anonymousId`.
 struct Who {
-    id: Box<str>,
+    id: Span,
     anonymous: bool,
+}
+
+/// A string in its chunk's `ids` arena: one allocation per chunk instead of one per
+/// event (49 million small allocations made on one thread and freed on another cost
+/// both time and, in the allocator, memory).
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn push(ids: &mut String, text: &str) -> Span {
+        let start = ids.len() as u32;
+        ids.push_str(text);
+        Span {
+            start,
+            end: ids.len() as u32,
+        }
+    }
+
+    fn get(self, ids: &str) -> &str {
+        ids.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
 }
 
 struct ParsedChunk {
     items: Vec<Parsed>,
     errors: Vec<LineError>,
+    /// The contact ids of `items`.
+    ids: String,
 }
 
 impl History {
@@ -142,6 +167,8 @@ impl History {
         mut on_progress: impl FnMut(u64),
     ) -> Result<History> {
         let mut reader = JsonlReader::open(path)?;
+        let file_size = file_size(path)?;
+        let mut sized = false;
         let mut history = History::new();
         let batch = rayon::current_num_threads().max(1) * 4;
         // Three stages overlap: a thread reads chunks of whole lines; each batch of
@@ -168,6 +195,18 @@ impl History {
                 for next in receiver.iter() {
                     let chunk = next?;
                     on_progress(chunk.text.len() as u64 + 1);
+                    if !sized {
+                        // Reserve each bucket's share of the events the file will
+                        // hold, judged by the first chunk: growing by doubling would
+                        // copy, and a copy briefly needs twice the memory.
+                        sized = true;
+                        let lines = chunk.text.bytes().filter(|&b| b == b'\n').count().max(1);
+                        let per_line = (chunk.text.len() / lines).max(1) as u64;
+                        let expected = (file_size / per_line) as usize * 21 / 20;
+                        for bucket in &mut history.buckets {
+                            bucket.reserve(expected / BUCKETS);
+                        }
+                    }
                     chunks.push(chunk);
                     if chunks.len() == batch {
                         break;
@@ -210,7 +249,7 @@ impl History {
             self.stats.lines +=
                 (chunk.errors.len() + parsed.errors.len() + parsed.items.len()) as u64;
             for item in parsed.items {
-                self.add(item, as_of);
+                self.add(item, &parsed.ids, as_of);
             }
         }
         Ok(())
@@ -245,7 +284,7 @@ impl History {
         }
     }
 
-    fn add(&mut self, item: Parsed, as_of: Millis) {
+    fn add(&mut self, item: Parsed, ids: &str, as_of: Millis) {
         match item {
             Parsed::Event {
                 who,
@@ -253,24 +292,18 @@ impl History {
                 message,
                 class,
             } => {
-                let contact = self.intern(&who.id, who.anonymous);
+                let contact = self.intern(who.id.get(ids), who.anonymous);
                 let next = self.classes.len() as u32;
                 let class = *self.class_ids.entry(class).or_insert_with_key(|c| {
                     self.classes.push(c.clone());
                     next
                 });
-                let chunks = &mut self.buckets[contact as usize % BUCKETS];
-                if chunks.last().is_none_or(|c| c.len() == c.capacity()) {
-                    chunks.push(Vec::with_capacity(CHUNK_RECORDS));
-                }
-                if let Some(last) = chunks.last_mut() {
-                    last.push(Record {
-                        at,
-                        message,
-                        contact,
-                        class,
-                    });
-                }
+                self.buckets[contact as usize % BUCKETS].push(Record {
+                    at,
+                    message,
+                    contact,
+                    class,
+                });
                 self.stats.kept += 1;
             }
             Parsed::Identify {
@@ -280,9 +313,9 @@ impl History {
                 message_id,
                 traits,
             } => {
-                let contact = self.intern(&who.id, who.anonymous);
+                let contact = self.intern(who.id.get(ids), who.anonymous);
                 if let Some(anon) = anonymous.filter(|_| !who.anonymous) {
-                    self.link(&anon, contact, at, as_of);
+                    self.link(anon.get(ids), contact, at, as_of);
                 }
                 self.identifies
                     .entry(contact)
@@ -290,8 +323,8 @@ impl History {
                     .push((at, message_id, traits));
             }
             Parsed::Alias { user, previous, at } => {
-                let contact = self.intern(&user, false);
-                self.link(&previous, contact, at, as_of);
+                let contact = self.intern(user.get(ids), false);
+                self.link(previous.get(ids), contact, at, as_of);
             }
             Parsed::Ignored => self.stats.ignored += 1,
         }
@@ -300,12 +333,8 @@ impl History {
     /// Sort each bucket by contact (stably) and index every contact's span.
     fn finish(&mut self) {
         self.spans = vec![(0, 0); self.keys.len()];
-        for bucket in &mut self.buckets {
-            let total = bucket.iter().map(Vec::len).sum();
-            let mut records = Vec::with_capacity(total);
-            for chunk in bucket.drain(..) {
-                records.extend_from_slice(&chunk);
-            }
+        for records in &mut self.buckets {
+            // Stable: a contact's records stay in file order.
             records.sort_by_key(|r: &Record| r.contact);
             let mut start = 0;
             while start < records.len() {
@@ -314,7 +343,6 @@ impl History {
                 self.spans[contact as usize] = (start as u32, (end - start) as u32);
                 start = end;
             }
-            bucket.push(records);
         }
         for (&anon, &(_, contact)) in &self.links {
             self.linked.entry(contact).or_default().push(anon);
@@ -341,10 +369,8 @@ impl History {
 
     fn records(&self, contact: u32) -> &[Record] {
         let (start, len) = self.spans[contact as usize];
-        let bucket = &self.buckets[contact as usize % BUCKETS];
-        bucket
-            .first()
-            .and_then(|r| r.get(start as usize..(start + len) as usize))
+        self.buckets[contact as usize % BUCKETS]
+            .get(start as usize..(start + len) as usize)
             .unwrap_or(&[])
     }
 
@@ -378,48 +404,63 @@ impl History {
     }
 }
 
+thread_local! {
+    /// Each parsing thread's memo of event classifications.
+    static CLASSES: std::cell::RefCell<leadscore_engine::ClassCache> =
+        std::cell::RefCell::new(leadscore_engine::ClassCache::new());
+}
+
 fn parse_chunk(chunk: &Chunk, path: &Path, engine: &Engine) -> ParsedChunk {
     let mut items = Vec::new();
     let mut errors = Vec::new();
+    let mut ids = String::new();
     for (number, line) in chunk.lines() {
-        match parse_line(line, engine) {
+        match parse_line(line, engine, &mut ids) {
             Ok(item) => items.push(item),
             Err(message) => errors.push(LineError::invalid(path, number, message)),
         }
     }
-    ParsedChunk { items, errors }
+    ParsedChunk { items, errors, ids }
 }
 
-fn parse_line(line: &str, engine: &Engine) -> Result<Parsed, String> {
+fn parse_line(line: &str, engine: &Engine, ids: &mut String) -> Result<Parsed, String> {
     let message = parse_message(line).map_err(|e| e.to_string())?;
     let who = match (&message.user_id, &message.anonymous_id) {
         (Some(user), _) => Who {
-            id: Box::from(user.as_ref()),
+            id: Span::push(ids, user),
             anonymous: false,
         },
         (None, Some(anon)) => Who {
-            id: Box::from(anon.as_ref()),
+            id: Span::push(ids, anon),
             anonymous: true,
         },
         (None, None) => return Ok(Parsed::Ignored),
     };
     Ok(match message.kind {
         MessageKind::Identify => Parsed::Identify {
-            anonymous: message.anonymous_id.as_deref().map(Box::from),
+            anonymous: message.anonymous_id.as_deref().map(|a| Span::push(ids, a)),
             at: message.timestamp,
             message_id: message.message_id.as_deref().map(str::to_owned),
-            traits: message.traits().map_err(|e| e.to_string())?,
+            // Only traits the model reads can change a result; the rest (names,
+            // phone numbers, ...) would only take memory.
+            traits: {
+                let mut traits = message.traits().map_err(|e| e.to_string())?;
+                traits.retain(|(key, _)| engine.reads_attribute(key));
+                traits
+            },
             who,
         },
         MessageKind::Alias => match (&message.user_id, &message.previous_id) {
             (Some(user), Some(previous)) => Parsed::Alias {
-                user: Box::from(user.as_ref()),
-                previous: Box::from(previous.as_ref()),
+                user: Span::push(ids, user),
+                previous: Span::push(ids, previous),
                 at: message.timestamp,
             },
             _ => Parsed::Ignored,
         },
-        kind if kind.is_event() => match engine.classify(message.event_name(), &message) {
+        kind if kind.is_event() => match CLASSES
+            .with_borrow_mut(|cache| engine.classify_cached(cache, message.event_name(), &message))
+        {
             Some(class) => Parsed::Event {
                 who,
                 at: message.timestamp,

@@ -28,6 +28,9 @@ pub struct EventClass {
 pub(crate) struct NameInfo {
     /// Event rules with this `event` name (their `when` still has to match).
     pub event_rules: Vec<u16>,
+    /// The event fields those rules' `when` conditions read: an event's class depends
+    /// on the values of these fields only.
+    pub fields: Vec<String>,
     /// Absence rules whose `after` is this name.
     pub after_of: Vec<u16>,
     /// Absence rules that accept this name as a reaction.
@@ -54,8 +57,12 @@ pub(crate) fn name_table(model: &CompiledModel) -> Vec<NameInfo> {
     for (index, rule) in model.engagement.iter().enumerate() {
         let index = index as u16;
         match &rule.source {
-            EngagementSource::Event { event, .. } => {
-                names[*event as usize].event_rules.push(index);
+            EngagementSource::Event { event, when } => {
+                let info = &mut names[*event as usize];
+                info.event_rules.push(index);
+                if let Some(when) = when {
+                    fields_read(when, &mut info.fields);
+                }
             }
             EngagementSource::Absence { after, expect, .. } => {
                 names[*after as usize].after_of.push(index);
@@ -86,6 +93,19 @@ pub(crate) fn name_table(model: &CompiledModel) -> Vec<NameInfo> {
         visit_event_counts(cond, &mut visit);
     }
     names
+}
+
+/// Add the fields `cond` reads to `fields` (without duplicates).
+pub(crate) fn fields_read(cond: &leadscore_model::Condition, fields: &mut Vec<String>) {
+    use leadscore_model::Condition;
+    match cond {
+        Condition::Field { field, .. } if !fields.contains(field) => fields.push(field.clone()),
+        Condition::All(items) | Condition::Any(items) => {
+            items.iter().for_each(|c| fields_read(c, fields))
+        }
+        Condition::Not(inner) => fields_read(inner, fields),
+        _ => {}
+    }
 }
 
 fn visit_event_counts(
@@ -142,4 +162,62 @@ pub(crate) fn classify(
         }
     }
     Some(EventClass { name: id, rules })
+}
+
+/// A memo of classifications for one thread: events whose name and rule-relevant field
+/// values were seen before get their class without evaluating any condition again.
+/// Web sites have a few hundred pages, so a batch of millions of page views runs each
+/// glob a few hundred times. Bounded: it starts afresh past [`ClassCache::CAPACITY`].
+#[derive(Debug, Default)]
+pub struct ClassCache {
+    map: std::collections::HashMap<(EventNameId, Vec<Option<String>>), EventClass>,
+}
+
+impl ClassCache {
+    /// Entries kept before the cache is cleared.
+    pub const CAPACITY: usize = 1 << 16;
+
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Classify through `cache` (see [`ClassCache`]).
+pub(crate) fn classify_cached(
+    model: &CompiledModel,
+    names: &[NameInfo],
+    cache: &mut ClassCache,
+    name: &str,
+    fields: &(impl Fields + ?Sized),
+) -> Option<EventClass> {
+    let id = lookup_name(model, name)?;
+    let info = &names[id as usize];
+    if info.fields.is_empty() {
+        return classify(model, names, name, fields);
+    }
+    let values: Vec<Option<String>> = info
+        .fields
+        .iter()
+        .map(|f| fields.field(f).map(key_text))
+        .collect();
+    let key = (id, values);
+    if let Some(class) = cache.map.get(&key) {
+        return Some(class.clone());
+    }
+    let class = classify(model, names, name, fields)?;
+    if cache.map.len() >= ClassCache::CAPACITY {
+        cache.map.clear();
+    }
+    cache.map.insert(key, class.clone());
+    Some(class)
+}
+
+/// A value as a cache key: its kind and its text, so `5` and `"5"` stay apart.
+fn key_text(value: crate::ValueRef<'_>) -> String {
+    match value {
+        crate::ValueRef::Str(s) => format!("s{s}"),
+        crate::ValueRef::Num(n) => format!("n{}", n.to_bits()),
+        crate::ValueRef::Bool(b) => format!("b{b}"),
+    }
 }

@@ -57,27 +57,22 @@ pub fn eval(cond: &Condition, view: &impl ScoreView) -> bool {
     match cond {
         Condition::Field { .. } => eval_fields(cond, view.attributes()),
         Condition::All(items) => {
-            // Cheap children first: they usually decide, and then the score is never
-            // computed. Pure conditions make the order invisible in the result.
-            items
-                .iter()
-                .filter(|c| !needs_score(c))
-                .all(|c| eval(c, view))
-                && items
+            // Cheap children first: they usually decide, and then no score is computed
+            // (a group's points cost less than the whole score). Pure conditions make
+            // the order invisible in the result.
+            (0..=FULL_SCORE).all(|rank| {
+                items
                     .iter()
-                    .filter(|c| needs_score(c))
+                    .filter(|c| cost(c) == rank)
                     .all(|c| eval(c, view))
+            })
         }
-        Condition::Any(items) => {
+        Condition::Any(items) => (0..=FULL_SCORE).any(|rank| {
             items
                 .iter()
-                .filter(|c| !needs_score(c))
+                .filter(|c| cost(c) == rank)
                 .any(|c| eval(c, view))
-                || items
-                    .iter()
-                    .filter(|c| needs_score(c))
-                    .any(|c| eval(c, view))
-        }
+        }),
         Condition::Not(inner) => !eval(inner, view),
         Condition::Score { group, cmps } => {
             let value = match group {
@@ -102,13 +97,23 @@ pub fn eval(cond: &Condition, view: &impl ScoreView) -> bool {
     }
 }
 
-/// Whether evaluating `cond` may need the score (score or group conditions, grades).
-pub fn needs_score(cond: &Condition) -> bool {
+/// Cost rank of a condition with only attributes, counts, grade and stage to read.
+pub const CHEAP: u8 = 0;
+/// Cost rank of a condition that needs one group's points.
+pub const GROUP_SCORE: u8 = 1;
+/// Cost rank of a condition that needs the whole score.
+pub const FULL_SCORE: u8 = 2;
+
+/// How expensive evaluating `cond` is: [`CHEAP`], [`GROUP_SCORE`] or [`FULL_SCORE`].
+pub fn cost(cond: &Condition) -> u8 {
     match cond {
-        Condition::Score { .. } | Condition::GradeIn(_) => true,
-        Condition::All(items) | Condition::Any(items) => items.iter().any(needs_score),
-        Condition::Not(inner) => needs_score(inner),
-        _ => false,
+        Condition::Score { group: None, .. } => FULL_SCORE,
+        Condition::Score { group: Some(_), .. } => GROUP_SCORE,
+        Condition::All(items) | Condition::Any(items) => {
+            items.iter().map(cost).max().unwrap_or(CHEAP)
+        }
+        Condition::Not(inner) => cost(inner),
+        _ => CHEAP,
     }
 }
 

@@ -39,7 +39,7 @@ pub mod input;
 pub mod result;
 mod state;
 
-pub use classify::EventClass;
+pub use classify::{ClassCache, EventClass};
 pub use input::{Adjustment, Attributes, Event, Fields, Value, ValueRef};
 pub use leadscore_model::Millis;
 pub use result::{ExplainLine, LineKind, RouteResult, ScoreResult};
@@ -56,6 +56,54 @@ pub struct Engine {
     /// Per engagement rule: whether a counter is enough (every occurrence weighs the
     /// same forever: no `within`, no `decay`, no sliding `limit`).
     counter_rules: Vec<bool>,
+    /// Per group: the engagement rules that belong to it, in model order.
+    group_rules: Vec<Vec<usize>>,
+    /// Contact attributes read by fit, disqualify, stage, trigger and route conditions.
+    attributes_read: Vec<String>,
+    /// Per stage: its criteria split into what reads only attributes and the rest.
+    stage_gates: Vec<StageGate>,
+}
+
+/// A stage's criteria `all [a, b, c]`, split so the attribute-only parts can be decided
+/// once per attribute change instead of at every checkpoint.
+#[derive(Debug, Clone, Default)]
+struct StageGate {
+    /// Conjuncts that read only attributes.
+    attributes: Vec<leadscore_model::Condition>,
+    /// The other conjuncts, cheapest first. A stage without criteria has one that is
+    /// never true: it is entered only by a trigger's `set_stage`.
+    rest: Vec<leadscore_model::Condition>,
+}
+
+impl StageGate {
+    fn new(when: Option<&leadscore_model::Condition>) -> StageGate {
+        use leadscore_model::Condition;
+        let Some(when) = when else {
+            return StageGate {
+                attributes: Vec::new(),
+                rest: vec![Condition::Any(Vec::new())],
+            };
+        };
+        let conjuncts = match when {
+            Condition::All(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        let (attributes, mut rest): (Vec<_>, Vec<_>) =
+            conjuncts.into_iter().partition(is_attribute_only);
+        rest.sort_by_key(condition::cost);
+        StageGate { attributes, rest }
+    }
+}
+
+/// Whether a condition reads nothing but contact attributes.
+fn is_attribute_only(cond: &leadscore_model::Condition) -> bool {
+    use leadscore_model::Condition;
+    match cond {
+        Condition::Field { .. } => true,
+        Condition::All(items) | Condition::Any(items) => items.iter().all(is_attribute_only),
+        Condition::Not(inner) => is_attribute_only(inner),
+        _ => false,
+    }
 }
 
 /// An `identify` call: when, its message id, and the traits it sets (`None` removes).
@@ -75,10 +123,39 @@ impl Engine {
                     && r.limit.is_none_or(|l| l.per.is_none())
             })
             .collect();
+        let mut group_rules = vec![Vec::new(); model.groups.len()];
+        for (index, rule) in model.engagement.iter().enumerate() {
+            if let Some(g) = rule.group {
+                group_rules[g].push(index);
+            }
+        }
+        let mut attributes_read = Vec::new();
+        let conditions = model
+            .fit
+            .iter()
+            .map(|r| &r.when)
+            .chain(model.disqualify.iter().map(|r| &r.when))
+            .chain(model.stages.iter().filter_map(|s| s.when.as_ref()))
+            .chain(model.triggers.iter().map(|t| &t.when))
+            .chain(model.routes.iter().map(|r| &r.when));
+        for cond in conditions {
+            classify::fields_read(cond, &mut attributes_read);
+        }
+        if attributes_read.iter().any(|a| a == "email_domain") {
+            attributes_read.push("email".into());
+        }
+        let stage_gates = model
+            .stages
+            .iter()
+            .map(|s| StageGate::new(s.when.as_ref()))
+            .collect();
         Engine {
             model,
             names,
             counter_rules,
+            group_rules,
+            attributes_read,
+            stage_gates,
         }
     }
 
@@ -91,6 +168,24 @@ impl Engine {
     /// events of that name (they cannot change any result and need not be kept).
     pub fn classify(&self, name: &str, fields: &(impl Fields + ?Sized)) -> Option<EventClass> {
         classify::classify(&self.model, &self.names, name, fields)
+    }
+
+    /// [`Self::classify`] through a per-thread memo of earlier classifications; the same
+    /// answer, faster when field values repeat (page URLs do).
+    pub fn classify_cached(
+        &self,
+        cache: &mut ClassCache,
+        name: &str,
+        fields: &(impl Fields + ?Sized),
+    ) -> Option<EventClass> {
+        classify::classify_cached(&self.model, &self.names, cache, name, fields)
+    }
+
+    /// Whether any condition of the model reads the contact attribute `key` (for
+    /// `email`: also through the derived `email_domain`). An attribute nobody reads
+    /// cannot change a result, so a batch run need not keep it.
+    pub fn reads_attribute(&self, key: &str) -> bool {
+        self.attributes_read.iter().any(|a| a == key)
     }
 
     /// A fresh state for a contact with these attributes (from a CSV row or the API).

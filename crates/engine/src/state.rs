@@ -27,6 +27,9 @@ use crate::condition::{self, ScoreView};
 use crate::input::{Adjustment, Attributes, Fields, Value};
 use crate::result::{ExplainLine, LineKind, RouteResult, ScoreResult};
 
+/// How much time must pass between two prunings of old data.
+const PRUNE_EVERY: Millis = 3_600_000;
+
 /// Settled data of one engagement rule.
 #[derive(Debug, Clone, PartialEq)]
 enum RuleData {
@@ -76,6 +79,10 @@ pub struct ContactState {
     fit_points: f64,
     fit_hits: Vec<u16>,
     disqualified_by: Vec<u16>,
+    /// When old data was last dropped.
+    pruned_at: Millis,
+    /// Per stage: whether the attribute-only part of its criteria holds.
+    stage_gates_open: Vec<bool>,
     rules: Vec<RuleData>,
     names: Vec<NameData>,
     pending: Vec<Pending>,
@@ -139,6 +146,8 @@ impl ContactState {
             fit_points: 0.0,
             fit_hits: Vec::new(),
             disqualified_by: Vec::new(),
+            stage_gates_open: Vec::new(),
+            pruned_at: Millis::MIN,
             rules,
             names,
             pending: Vec::new(),
@@ -242,7 +251,12 @@ impl ContactState {
     /// the stage at every distinct event time and at `now`. Never moves backwards.
     pub fn advance_to(&mut self, engine: &Engine, now: Millis) {
         self.settle_to(engine, now);
-        self.prune(engine);
+        // Pruning only saves memory and never changes a result, so once an hour of
+        // event time is often enough (a live stream advances at every event).
+        if self.watermark.saturating_sub(self.pruned_at) >= PRUNE_EVERY {
+            self.prune(engine);
+            self.pruned_at = self.watermark;
+        }
     }
 
     /// [`Self::advance_to`] without dropping old data: the batch path, which scores once
@@ -258,20 +272,22 @@ impl ContactState {
             self.pending_sorted = true;
         }
         let due = self.pending.partition_point(|p| p.at() <= now);
-        let mut settled: Vec<Pending> = self.pending.drain(..due).collect();
-        let mut i = 0;
-        while i < settled.len() {
-            let at = settled[i].at();
-            while i < settled.len() && settled[i].at() == at {
-                match std::mem::replace(&mut settled[i], Pending::Traits(at, None, Vec::new())) {
-                    Pending::Event(t, class) => self.settle_event(engine, t, &class),
-                    Pending::Traits(t, id, traits) => self.settle_traits(engine, t, id, traits),
-                }
-                i += 1;
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut settled = pending.drain(..due).peekable();
+        while let Some(item) = settled.next() {
+            let at = item.at();
+            match item {
+                Pending::Event(t, class) => self.settle_event(engine, t, &class),
+                Pending::Traits(t, id, traits) => self.settle_traits(engine, t, id, traits),
             }
-            self.watermark = at;
-            self.check_stage(engine, at);
+            // A checkpoint once every event of this instant is in.
+            if settled.peek().is_none_or(|next| next.at() != at) {
+                self.watermark = at;
+                self.check_stage(engine, at);
+            }
         }
+        drop(settled);
+        self.pending = pending;
         self.watermark = now;
         self.check_stage(engine, now);
     }
@@ -341,6 +357,15 @@ impl ContactState {
                 self.fit_points += rule.points;
             }
         }
+        self.stage_gates_open = engine
+            .stage_gates
+            .iter()
+            .map(|gate| {
+                gate.attributes
+                    .iter()
+                    .all(|c| condition::eval_fields(c, &self.attributes))
+            })
+            .collect();
         self.disqualified_by = model
             .disqualify
             .iter()
@@ -387,10 +412,10 @@ impl ContactState {
         let entered = {
             let view = View::new(self, engine, at);
             (current + 1..stages.len()).rev().find(|&i| {
-                stages[i]
-                    .when
-                    .as_ref()
-                    .is_some_and(|c| condition::eval(c, &view))
+                // The parts of the criteria that read only attributes were decided
+                // when the attributes last changed; most contacts stop there.
+                let gate = &engine.stage_gates[i];
+                self.stage_gates_open[i] && gate.rest.iter().all(|c| condition::eval(c, &view))
             })
         };
         if let Some(next) = entered {
@@ -448,37 +473,28 @@ impl ContactState {
         let values: Vec<RuleValue> = (0..model.engagement.len())
             .map(|r| self.rule_value(engine, r, now))
             .collect();
-        let mut positive = vec![0.0; model.groups.len()];
-        let mut negative = vec![0.0; model.groups.len()];
-        let mut ungrouped = 0.0;
-        for (def, value) in model.engagement.iter().zip(&values) {
-            match def.group {
-                Some(g) if value.points > 0.0 => positive[g] += value.points,
-                Some(g) => negative[g] += value.points,
-                None => ungrouped += value.points,
-            }
-        }
-        // Cap factor per group: the share of its positive points that survives the cap.
+        let ungrouped: f64 = model
+            .engagement
+            .iter()
+            .zip(&values)
+            .filter(|(def, _)| def.group.is_none())
+            .map(|(_, v)| v.points)
+            .sum();
         let mut factors = vec![1.0; model.groups.len()];
         let mut groups = vec![0.0; model.groups.len()];
         let mut engagement = ungrouped;
-        for (g, group) in model.groups.iter().enumerate() {
-            let kept = match group.max {
-                Some(max) if positive[g] > max => {
-                    factors[g] = max / positive[g];
-                    max
-                }
-                _ => positive[g],
-            };
-            groups[g] = kept + negative[g];
-            engagement += groups[g];
+        for g in 0..model.groups.len() {
+            let (value, factor) = group_engagement(engine, g, |r| values[r]);
+            factors[g] = factor;
+            groups[g] = value;
+            engagement += value;
         }
         let mut manual = 0.0;
         for adj in self.adjustments.iter().filter(|a| a.at <= now) {
             manual += adj.points;
-            if let Some(g) = adj.group.filter(|g| *g < groups.len()) {
-                groups[g] += adj.points;
-            }
+        }
+        for (g, points) in groups.iter_mut().enumerate() {
+            *points = self.with_group_adjustments(g, *points, now);
         }
         let raw = self.fit_points + engagement + manual;
         let mut clamped = raw;
@@ -497,6 +513,26 @@ impl ContactState {
             groups,
         };
         (totals, values, factors)
+    }
+
+    /// A group's points as of `now`, computing only that group's rules (stage and
+    /// trigger conditions often ask for one group long before they need the score).
+    /// The arithmetic is the one [`Self::totals`] does, so the values are identical.
+    fn group_points(&self, engine: &Engine, g: usize, now: Millis) -> f64 {
+        let (value, _) = group_engagement(engine, g, |r| self.rule_value(engine, r, now));
+        self.with_group_adjustments(g, value, now)
+    }
+
+    /// Add the manual adjustments booked to group `g` up to `now`, in order.
+    fn with_group_adjustments(&self, g: usize, mut points: f64, now: Millis) -> f64 {
+        for adj in self
+            .adjustments
+            .iter()
+            .filter(|a| a.at <= now && a.group == Some(g))
+        {
+            points += adj.points;
+        }
+        points
     }
 
     /// The result as of the watermark, with its explanation.
@@ -610,6 +646,26 @@ impl ContactState {
     }
 }
 
+/// A group's engagement points, `min(positive, max) + negative`, and the share of its
+/// positive points that survives the cap (1 when uncapped). Rules are summed in model
+/// order, whoever asks, so every caller gets the same bits.
+fn group_engagement(engine: &Engine, g: usize, value: impl Fn(usize) -> RuleValue) -> (f64, f64) {
+    let mut positive = 0.0;
+    let mut negative = 0.0;
+    for &rule in &engine.group_rules[g] {
+        let points = value(rule).points;
+        if points > 0.0 {
+            positive += points;
+        } else {
+            negative += points;
+        }
+    }
+    match engine.model().groups[g].max {
+        Some(max) if positive > max => (max + negative, max / positive),
+        _ => (positive + negative, 1.0),
+    }
+}
+
 fn grade_of(engine: &Engine, fit: f64) -> Option<&str> {
     let grades = &engine.model().grades;
     if grades.is_empty() {
@@ -691,7 +747,7 @@ fn occurrences_value(
         }
         value.counted += 1;
         value.points += match def.decay {
-            Some(half_life) => def.points * 0.5f64.powf((now - t) as f64 / half_life as f64),
+            Some(half_life) => def.points * (-((now - t) as f64) / half_life as f64).exp2(),
             None => def.points,
         };
     }
@@ -770,7 +826,10 @@ impl ScoreView for View<'_> {
         self.totals().clamped
     }
     fn group_points(&self, group: leadscore_model::GroupId) -> f64 {
-        self.totals().groups.get(group).copied().unwrap_or(0.0)
+        match self.totals.get() {
+            Some(totals) => totals.groups.get(group).copied().unwrap_or(0.0),
+            None => self.state.group_points(self.engine, group, self.now),
+        }
     }
     fn grade(&self) -> Option<&str> {
         self.grade
@@ -783,5 +842,75 @@ impl ScoreView for View<'_> {
     }
     fn event_count(&self, event: leadscore_model::EventNameId, within: Option<Millis>) -> u64 {
         self.state.event_count(event as usize, within, self.now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Millis = 86_400_000;
+
+    #[test]
+    fn one_group_alone_equals_that_group_in_the_totals() {
+        let text = r#"
+version = 1
+name = "groups"
+[[engagement]]
+id = "a"
+event = "A"
+points = 7.3
+group = "g"
+decay = { half_life = "3d" }
+[[engagement]]
+id = "b"
+event = "B"
+points = -4.1
+group = "g"
+within = "10d"
+[[engagement]]
+id = "c"
+event = "A"
+points = 11.7
+group = "h"
+[groups.g]
+max = 20
+[groups.h]
+"#;
+        let model = match leadscore_model::load("g.toml", text) {
+            Ok(checked) => checked.model,
+            Err(d) => panic!("{d:?}"),
+        };
+        let engine = Engine::new(model);
+        let mut state = engine.new_state(Attributes::new());
+        for day in 0..30 {
+            let name = if day % 3 == 0 { "B" } else { "A" };
+            let event = crate::Event {
+                name: name.into(),
+                timestamp: day * DAY + 17,
+                message_id: None,
+                fields: Vec::new(),
+            };
+            if let Some(class) = engine.classify(name, &event) {
+                state.apply_unique(&engine, event.timestamp, &class);
+            }
+        }
+        state.add_adjustment(Adjustment {
+            at: 5 * DAY,
+            points: 2.2,
+            group: Some(0),
+            author: "a".into(),
+            reason: "r".into(),
+        });
+        for now in [DAY, 7 * DAY + 3, 12 * DAY, 31 * DAY, 60 * DAY] {
+            state.settle_to(&engine, now);
+            let (totals, ..) = state.totals(&engine, now);
+            for g in 0..2 {
+                assert_eq!(
+                    state.group_points(&engine, g, now).to_bits(),
+                    totals.groups[g].to_bits()
+                );
+            }
+        }
     }
 }

@@ -94,6 +94,12 @@ prop_compose! {
                     label: None,
                     when: Some(Condition::All(vec![
                         Condition::Score { group: None, cmps: vec![(Cmp::Gte, mql_score)] },
+                        // Attribute-only: decided when attributes change (identify
+                        // calls set and remove `size`).
+                        Condition::Field {
+                            field: "size".into(),
+                            ops: vec![FieldOp::Compare(Cmp::Gte, 50.0)],
+                        },
                         Condition::EventCount {
                             event: mql_event,
                             cmps: vec![(Cmp::Gte, 1.0)],
@@ -401,6 +407,21 @@ proptest! {
         }
         state.advance_to(&engine, now);
         prop_assert_eq!(state.result(&engine), expected);
+    }
+
+    /// The classification memo answers exactly what classifying afresh answers.
+    #[test]
+    fn cached_classification_equals_classification(
+        model in arb_model(false),
+        inputs in arb_inputs(),
+    ) {
+        let engine = Engine::new(model);
+        let mut cache = leadscore_engine::ClassCache::new();
+        for input in inputs.iter().chain(&inputs) {
+            if let Input::Event(e) = input {
+                prop_assert_eq!(engine.classify_cached(&mut cache, &e.name, e), engine.classify(&e.name, e));
+            }
+        }
     }
 
     /// The explanation's lines sum to `raw`; the score is the clamped raw, rounded half
