@@ -118,7 +118,7 @@ pub fn email_domain(email: &str) -> Option<&str> {
 /// A tracked event (`track`, or `page` as `Page Viewed`), ready to classify.
 ///
 /// `fields` holds the message's fields flattened to dotted paths (`properties.url`,
-/// `name`, `context.ip`); `event`, `type` and `timestamp` are not repeated there.
+/// `name`, `type`, `context.ip`); `event` is `name` below and `timestamp` is not repeated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Event name as sent (`Email Opened`); matched case-insensitively.
