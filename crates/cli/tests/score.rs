@@ -12,6 +12,11 @@ const AS_OF: &str = "2026-11-01T00:00:00Z";
 const MODEL: &str = "examples/b2b.toml";
 
 fn score(dir: &Path, events: &str, extra: &[&str]) -> std::process::Output {
+    score_at(dir, events, AS_OF, extra)
+}
+
+/// `leadscore score` on `dir/contacts.csv` and `dir/EVENTS` as of `as_of`.
+fn score_at(dir: &Path, events: &str, as_of: &str, extra: &[&str]) -> std::process::Output {
     let contacts = dir.join("contacts.csv");
     let events = dir.join(events);
     let mut args = vec![
@@ -23,7 +28,7 @@ fn score(dir: &Path, events: &str, extra: &[&str]) -> std::process::Output {
         "--events",
         s(&events),
         "--as-of",
-        AS_OF,
+        as_of,
     ];
     args.extend_from_slice(extra);
     leadscore(&args)
@@ -169,18 +174,7 @@ fn events_after_as_of_do_not_exist() {
     );
     std::fs::write(dir.join("before.jsonl"), before.join("\n")).expect("write");
     let run = |events: &str| {
-        let out = leadscore(&[
-            "score",
-            "--model",
-            MODEL,
-            "--contacts",
-            s(&dir.join("contacts.csv")),
-            "--events",
-            s(&dir.join(events)),
-            "--as-of",
-            as_of,
-            "--explain",
-        ]);
+        let out = score_at(&dir, events, as_of, &["--explain"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let mut lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
         lines.sort();
@@ -308,18 +302,7 @@ fn anonymous_activity_joins_the_contact_once_identified() {
             identify(identify_day),
         ];
         std::fs::write(dir.join("events.jsonl"), lines.join("\n")).expect("write");
-        let out = leadscore(&[
-            "score",
-            "--model",
-            MODEL,
-            "--contacts",
-            s(&dir.join("contacts.csv")),
-            "--events",
-            s(&dir.join("events.jsonl")),
-            "--as-of",
-            as_of,
-            "--explain",
-        ]);
+        let out = score_at(&dir, "events.jsonl", as_of, &["--explain"]);
         assert!(out.status.success(), "{}", stderr(&out));
         jsonl(&stdout(&out)).remove(0)
     };
@@ -378,16 +361,6 @@ fn a_repeated_contact_row_is_reported_and_the_first_counts() {
     let results = jsonl(&stdout(&out));
     assert_eq!(results.len(), 2);
     assert_eq!(results[0]["contact_id"], "c-1");
-    let once = leadscore(&[
-        "score",
-        "--model",
-        MODEL,
-        "--contacts",
-        s(&dir.join("contacts.csv")),
-        "--events",
-        s(&dir.join("events.jsonl")),
-        "--as-of",
-        AS_OF,
-    ]);
+    let once = score_at(&dir, "events.jsonl", AS_OF, &[]);
     assert_eq!(jsonl(&stdout(&once))[0]["fit"], results[0]["fit"]);
 }
