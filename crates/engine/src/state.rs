@@ -288,8 +288,13 @@ impl ContactState {
         }
         drop(settled);
         self.pending = pending;
+        // The instant `now` itself is a checkpoint, unless the last event was at `now`
+        // and its checkpoint just ran (the stage cannot change in no time).
+        let checked = self.watermark == now && due > 0;
         self.watermark = now;
-        self.check_stage(engine, now);
+        if !checked {
+            self.check_stage(engine, now);
+        }
     }
 
     fn settle_event(&mut self, engine: &Engine, at: Millis, class: &EventClass) {
@@ -714,7 +719,8 @@ fn occurrences_value(
 ) -> RuleValue {
     let oldest = def.within.map(|w| now.saturating_sub(w));
     let mut value = RuleValue::default();
-    let mut counted_times: Vec<Millis> = Vec::new();
+    // Inline for the usual handful of counted occurrences: no allocation per call.
+    let mut counted_times: smallvec::SmallVec<[Millis; 16]> = smallvec::SmallVec::new();
     let mut window_start = 0usize;
     for t in times {
         if t > now {
