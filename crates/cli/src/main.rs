@@ -1,7 +1,8 @@
 //! `leadscore`: the command line.
 //!
 //! A thin shell over the libraries: `model` checks files, `engine` scores, `formats`
-//! reads and writes files, `generate` makes synthetic data. Each verb lives in its own
+//! reads and writes files, `generate` makes synthetic data, `server` and `store` run the
+//! service (`serve`, `keys`). Each verb lives in its own
 //! file under `command/`. Exit codes are a contract (`docs/interfaces.md`): 0 success,
 //! 1 invalid input (the message names the file, line and field), 2 usage.
 
@@ -37,6 +38,13 @@ enum Command {
     },
     /// Write realistic synthetic contacts, events and outcomes.
     Generate(command::generate::Args),
+    /// Run the service: ingestion, REST API, metrics.
+    Serve(command::serve::Args),
+    /// Create, list and revoke access keys.
+    Keys {
+        #[command(subcommand)]
+        command: command::keys::Command,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +75,8 @@ fn main() -> ExitCode {
             ModelCommand::Schema => command::model::schema(),
         },
         Command::Generate(args) => command::generate::run(args),
+        Command::Serve(args) => command::serve::run(args),
+        Command::Keys { command } => command::keys::run(command),
     };
     match outcome {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

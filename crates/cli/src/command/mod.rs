@@ -1,5 +1,7 @@
 //! One module per verb of the `leadscore` command.
 
 pub mod generate;
+pub mod keys;
 pub mod model;
 pub mod score;
+pub mod serve;

@@ -1,0 +1,97 @@
+//! Who is calling: keys from request headers, checked against the store.
+//!
+//! * Ingestion (`/v1/...`) uses HTTP Basic with the key as the user name and an empty
+//!   password, as Segment's SDKs send their write key. `write` and `admin` keys may
+//!   ingest.
+//! * The REST API (`/api/v1/...`) uses `Authorization: Bearer <key>`. `read` keys may
+//!   read; only `admin` keys may change or erase. `write` keys are for ingestion only
+//!   and get 403 there: a key that sits in every web page's tracking snippet must not
+//!   open the contact data.
+//!
+//! A missing, unknown or revoked key is 401; a valid key with the wrong role is 403.
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::error::{Error, Result};
+use crate::keys::{Role, hash_secret};
+use crate::state::AppState;
+
+/// What an API route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading: `read` or `admin`.
+    Read,
+    /// Changing or erasing: `admin`.
+    Admin,
+}
+
+/// The role of the key in the `Authorization: Basic` header, if it may ingest.
+pub async fn ingest(state: &AppState, headers: &HeaderMap) -> Result<Role> {
+    let header = authorization(headers)?;
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(Error::Unauthorized(
+            "ingestion takes HTTP Basic auth with the write key as the user name".into(),
+        ));
+    }
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| Error::Unauthorized("malformed Basic credentials".into()))?;
+    let user = decoded.split_once(':').map_or(decoded.as_str(), |(u, _)| u);
+    let role = lookup(state, user).await?;
+    match role {
+        Role::Write | Role::Admin => Ok(role),
+        Role::Read => Err(Error::Forbidden(
+            "a read key cannot ingest events; use a write key".into(),
+        )),
+    }
+}
+
+/// The role of the key in the `Authorization: Bearer` header, if it grants `access`.
+pub async fn api(state: &AppState, headers: &HeaderMap, access: Access) -> Result<Role> {
+    let header = authorization(headers)?;
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Error::Unauthorized(
+            "the API takes `Authorization: Bearer <key>`".into(),
+        ));
+    }
+    let role = lookup(state, rest.trim()).await?;
+    match (role, access) {
+        (Role::Admin, _) | (Role::Read, Access::Read) => Ok(role),
+        (Role::Write, _) => Err(Error::Forbidden(
+            "write keys are for ingestion only; use a read or admin key for the API".into(),
+        )),
+        (Role::Read, Access::Admin) => Err(Error::Forbidden(
+            "a read key cannot change anything; use an admin key".into(),
+        )),
+    }
+}
+
+fn authorization(headers: &HeaderMap) -> Result<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| Error::Unauthorized("missing `Authorization` header".into()))
+}
+
+async fn lookup(state: &AppState, secret: &str) -> Result<Role> {
+    use leadscore_store::Store as _;
+    if secret.is_empty() {
+        return Err(Error::Unauthorized("empty key".into()));
+    }
+    let record = state
+        .store
+        .key_by_hash(&hash_secret(secret))
+        .await?
+        .ok_or_else(|| Error::Unauthorized("unknown or revoked key".into()))?;
+    Role::parse(&record.role).ok_or_else(|| {
+        tracing::warn!(key = %record.id, role = %record.role, "key with an unknown role");
+        Error::Forbidden("this key has no role this server knows".into())
+    })
+}

@@ -1,0 +1,283 @@
+//! Segment-compatible ingestion: `POST /v1/identify|track|page|screen|alias|group`
+//! and `POST /v1/batch`.
+//!
+//! Existing tracking SDKs (analytics-node, analytics-python, RudderStack) point at these
+//! routes unchanged: HTTP Basic with the write key as the user name, one message per
+//! route or `{"batch":[...]}`. Each message is validated with the same parser the batch
+//! CLI uses, appended to the log in one transaction, and only when the store says it
+//! is durable do we answer `200 {"success":true}`. The contacts whose history changed
+//! are then rescored before the answer, so a read after a `200` sees the new score.
+//!
+//! In a batch, bad messages are rejected and the good ones stored: the answer is then
+//! `400` with `"rejected":[{"index","message","field"}]`, so a client knows exactly
+//! which to fix and that resending the whole batch is safe (stored ones are
+//! deduplicated by `messageId`).
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use leadscore_engine::Millis;
+use leadscore_formats::{MessageKind, format_timestamp, parse_message};
+use leadscore_store::{NewEvent, Store as _};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::auth;
+use crate::error::{Error, ErrorBody, Result};
+use crate::scoring;
+use crate::state::AppState;
+
+/// The ingestion routes, with the body limit of `state`'s configuration.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/identify", post(identify))
+        .route("/v1/track", post(track))
+        .route("/v1/page", post(page))
+        .route("/v1/screen", post(screen))
+        .route("/v1/alias", post(alias))
+        .route("/v1/group", post(group))
+        .route("/v1/batch", post(batch))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+}
+
+type Body = std::result::Result<Bytes, BytesRejection>;
+
+async fn identify(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    single(state, headers, body, MessageKind::Identify).await
+}
+
+async fn track(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    single(state, headers, body, MessageKind::Track).await
+}
+
+async fn page(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    single(state, headers, body, MessageKind::Page).await
+}
+
+async fn screen(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    single(state, headers, body, MessageKind::Screen).await
+}
+
+async fn alias(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    single(state, headers, body, MessageKind::Alias).await
+}
+
+async fn group(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    single(state, headers, body, MessageKind::Group).await
+}
+
+/// One message; the route sets `type` when the message has none.
+async fn single(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    kind: MessageKind,
+) -> Result<Response> {
+    auth::ingest(&state, &headers).await?;
+    let value = json_body(body, state.config.max_body_bytes)?;
+    let event = prepare(value, Some(kind), scoring::now())?;
+    store_and_score(&state, &[event]).await?;
+    Ok(success())
+}
+
+/// `{"batch":[...]}`: every good message is stored, the bad ones are listed.
+async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    auth::ingest(&state, &headers).await?;
+    let value = json_body(body, state.config.max_body_bytes)?;
+    let Value::Object(mut envelope) = value else {
+        return Err(Error::bad_request(
+            "expected a JSON object `{\"batch\":[...]}`",
+            None,
+        ));
+    };
+    let Some(Value::Array(messages)) = envelope.remove("batch") else {
+        return Err(Error::bad_request(
+            "missing `batch`: expected an array of messages",
+            Some("batch"),
+        ));
+    };
+    if messages.len() > state.config.max_batch {
+        return Err(Error::TooLarge {
+            message: format!(
+                "{} messages in one batch; at most {} are accepted (nothing was stored)",
+                messages.len(),
+                state.config.max_batch
+            ),
+            field: Some("batch".into()),
+        });
+    }
+    let received_at = scoring::now();
+    let mut events = Vec::with_capacity(messages.len());
+    let mut rejected = Vec::new();
+    for (index, message) in messages.into_iter().enumerate() {
+        match prepare(message, None, received_at) {
+            Ok(event) => events.push(event),
+            Err(error) => {
+                let body = error.body();
+                rejected.push(Rejected {
+                    index,
+                    message: body.message,
+                    field: body.field,
+                });
+            }
+        }
+    }
+    if !events.is_empty() {
+        store_and_score(&state, &events).await?;
+    }
+    if rejected.is_empty() {
+        return Ok(success());
+    }
+    let error = Error::bad_request(
+        format!(
+            "{} of {} messages rejected (listed in `rejected`); the {} others were stored",
+            rejected.len(),
+            rejected.len() + events.len(),
+            events.len()
+        ),
+        Some("batch"),
+    );
+    Ok((
+        StatusCode::BAD_REQUEST,
+        Json(BatchFailure {
+            success: false,
+            error: error.body(),
+            rejected,
+        }),
+    )
+        .into_response())
+}
+
+/// One message of a batch that was not stored.
+#[derive(Serialize)]
+struct Rejected {
+    /// Position in `batch`, from 0.
+    index: usize,
+    /// Why.
+    message: String,
+    /// The message field at fault, if one is.
+    field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BatchFailure {
+    success: bool,
+    error: ErrorBody,
+    rejected: Vec<Rejected>,
+}
+
+fn success() -> Response {
+    Json(serde_json::json!({ "success": true })).into_response()
+}
+
+/// The body as JSON, with 413 for a body over the limit and 400 for anything else.
+pub fn json_body(body: Body, limit: usize) -> Result<Value> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge {
+                message: format!("request body larger than {limit} bytes"),
+                field: None,
+            }
+        } else {
+            Error::bad_request(format!("cannot read the body: {rejection}"), None)
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::bad_request(
+            format!(
+                "not valid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+            None,
+        )
+    })
+}
+
+/// Validate one message and make it a log entry. `route_kind` is the type of a
+/// single-message route; `receivedAt` is set to the server's time unless present.
+fn prepare(value: Value, route_kind: Option<MessageKind>, received_at: Millis) -> Result<NewEvent> {
+    let Value::Object(mut map) = value else {
+        return Err(Error::bad_request(
+            format!(
+                "not a message: expected a JSON object `{{...}}`, found {}",
+                kind_of(&value)
+            ),
+            None,
+        ));
+    };
+    if let Some(kind) = route_kind {
+        set_type(&mut map, kind)?;
+    }
+    if !map.contains_key("receivedAt") {
+        map.insert(
+            "receivedAt".into(),
+            Value::String(format_timestamp(received_at)),
+        );
+    }
+    let body = Value::Object(map).to_string();
+    let message = parse_message(&body)
+        .map_err(|error| Error::bad_request(error.to_string(), error.field()))?;
+    let anonymous_id = match message.kind {
+        MessageKind::Alias => message.previous_id.as_deref(),
+        _ => message.anonymous_id.as_deref(),
+    }
+    .map(str::to_owned);
+    let event = NewEvent {
+        message_id: message.message_id.as_deref().map(str::to_owned),
+        kind: message.kind.as_str().to_owned(),
+        user_id: message.user_id.as_deref().map(str::to_owned),
+        anonymous_id,
+        timestamp: message.timestamp,
+        received_at,
+        body: String::new(),
+    };
+    drop(message);
+    Ok(NewEvent { body, ..event })
+}
+
+/// A single-message route: `type` is the route's unless the message says otherwise,
+/// which is a mistake worth reporting rather than guessing.
+fn set_type(map: &mut Map<String, Value>, kind: MessageKind) -> Result<()> {
+    match map.get("type") {
+        None | Some(Value::Null) => {
+            map.insert("type".into(), Value::String(kind.as_str().into()));
+            Ok(())
+        }
+        Some(Value::String(t)) if t.eq_ignore_ascii_case(kind.as_str()) => Ok(()),
+        Some(other) => Err(Error::bad_request(
+            format!(
+                "`type` is {other} but this route takes `{kind}` messages (use /v1/batch for mixed types)"
+            ),
+            Some("type"),
+        )),
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Append durably, count, and rescore every contact whose history changed.
+async fn store_and_score(state: &AppState, events: &[NewEvent]) -> Result<()> {
+    let appended = state.store.append(events).await?;
+    state
+        .metrics
+        .ingested(appended.inserted, appended.duplicates);
+    for id in &appended.contacts {
+        scoring::rescore(state, id).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The leadscore service: Segment-compatible ingestion and the REST API, over a
+//! [`leadscore_store::Store`].
+//!
+//! Layout (each module opens with what it is for):
+//!
+//! * [`state`]: [`AppState`], the cheap-to-clone handle every handler gets (store,
+//!   engine, configuration, metrics).
+//! * `ingest`: `POST /v1/identify|track|page|batch`, HTTP Basic with a write key.
+//! * `contacts`: `/api/v1/contacts...`, `Authorization: Bearer` with a read or admin key.
+//! * `ops`: `/healthz`, `/metrics`, `/api/v1/openapi.json`.
+//! * `scoring`: how a contact's score is computed from its stored history.
+//! * `auth`: keys, roles and how a request proves it holds one.
+//! * [`error`]: the one [`Error`] type; every failure answers
+//!   `{"error":{"code","message","field"}}`.
+//! * [`metrics`]: counters for `/metrics`, kept in memory.
+//! * [`keys`]: making and hashing key secrets (shared with `leadscore keys`).
+//!
+//! [`run`] serves an already-bound listener until a shutdown future resolves, then
+//! finishes the requests in flight; [`app`] is the router alone, for tests.
+//!
+//! The HTTP decisions (roles, batch rejections, limits) are written down in
+//! `docs/http.md`.
+
+#![deny(missing_docs)]
+
+mod auth;
+mod contacts;
+pub mod error;
+mod ingest;
+pub mod keys;
+pub mod metrics;
+mod ops;
+mod scoring;
+pub mod state;
+
+use std::future::Future;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+pub use error::Error;
+pub use state::{AppState, Config};
+
+/// The whole service as one router: ingestion, REST API, operations.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(ingest::router(&state))
+        .merge(contacts::router())
+        .merge(ops::router())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Any route we do not serve: a JSON 404 like every other error.
+async fn not_found() -> Error {
+    Error::NotFound("no such route".into())
+}
+
+/// Serve `listener` until `shutdown` resolves, then stop accepting connections and
+/// finish the requests in flight (an acknowledged event is always already stored:
+/// ingestion answers only after the store committed).
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

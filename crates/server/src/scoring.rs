@@ -1,0 +1,204 @@
+//! A contact's score from what the store holds: its attributes and its whole history.
+//!
+//! Rescoring from the full log is simple and always right, also for out-of-order and
+//! duplicate events (the engine sorts and deduplicates by `messageId`); faster,
+//! incremental paths can replace it later without changing a result.
+//!
+//! Anonymous activity counts once a link (an `identify` with both ids, or an `alias`)
+//! at or before the instant scored exists, as in the batch CLI, so a score `as_of` a
+//! past instant leaves out an anonymous visitor's events if it was identified later.
+
+use std::collections::HashMap;
+
+use leadscore_engine::{Attributes, Event, Identify, Millis, ScoreResult, Value};
+use leadscore_formats::{MessageKind, ResultJson, parse_message};
+use leadscore_store::{Store as _, StoredEvent, StoredScore};
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// The current wall-clock time in milliseconds since the epoch.
+pub fn now() -> Millis {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Millis::try_from(since.as_millis()).unwrap_or(Millis::MAX)
+}
+
+/// Compute `id`'s score as of `now`; `None` when the contact is unknown (no record and
+/// no history).
+pub async fn compute(state: &AppState, id: &str, now: Millis) -> Result<Option<ScoreResult>> {
+    let contact = state.store.contact(id).await?;
+    let history = state.store.history(id).await?;
+    if contact.is_none() && history.is_empty() {
+        return Ok(None);
+    }
+    let attributes = match &contact {
+        Some(contact) => attributes_from_json(&contact.attributes).map_err(|e| {
+            Error::Internal(format!("contact `{id}`: stored attributes unreadable: {e}"))
+        })?,
+        None => Attributes::new(),
+    };
+    let (events, identifies) = inputs(id, &history, now);
+    Ok(Some(state.engine.score(
+        attributes,
+        &events,
+        &identifies,
+        &[],
+        now,
+    )))
+}
+
+/// Compute `id`'s score now and store it (current score and history).
+pub async fn rescore(state: &AppState, id: &str) -> Result<Option<StoredScore>> {
+    let _guard = state.rescore_lock(id).lock().await;
+    let now = now();
+    let Some(result) = compute(state, id, now).await? else {
+        return Ok(None);
+    };
+    let stored = stored_score(id, now, &result)?;
+    state.store.save_score(&stored).await?;
+    Ok(Some(stored))
+}
+
+/// The documented result JSON (with `explain`) of `result`.
+pub fn result_json(id: &str, as_of: Millis, result: &ScoreResult) -> Result<String> {
+    serde_json::to_string(&ResultJson::new(id, as_of, result).with_explain(true))
+        .map_err(|e| Error::Internal(format!("cannot serialize a result: {e}")))
+}
+
+/// A result as the store keeps it: the numbers to sort and filter on, and the JSON.
+pub fn stored_score(id: &str, as_of: Millis, result: &ScoreResult) -> Result<StoredScore> {
+    Ok(StoredScore {
+        contact_id: id.to_owned(),
+        as_of,
+        score: result.clamped,
+        label: result.label.clone(),
+        grade: result.grade.clone(),
+        stage: result.stage.clone(),
+        result: result_json(id, as_of, result)?,
+    })
+}
+
+/// Events and identify calls of `id`'s history that exist as of `now`.
+fn inputs(id: &str, history: &[StoredEvent], now: Millis) -> (Vec<Event>, Vec<Identify>) {
+    let mut parsed = Vec::with_capacity(history.len());
+    for stored in history {
+        match parse_message(&stored.event.body) {
+            Ok(message) => parsed.push(message),
+            // Validated before it was stored, so this is damage, not input: say so
+            // loudly, and score the rest rather than nothing.
+            Err(error) => tracing::error!(
+                contact = id,
+                seq = stored.seq,
+                %error,
+                "stored message unreadable; skipped"
+            ),
+        }
+    }
+    // When each anonymous id was first linked to this contact.
+    let mut linked: HashMap<&str, Millis> = HashMap::new();
+    for message in &parsed {
+        if message.user_id.as_deref() != Some(id) {
+            continue;
+        }
+        let anonymous = match message.kind {
+            MessageKind::Identify => message.anonymous_id.as_deref(),
+            MessageKind::Alias => message.previous_id.as_deref(),
+            _ => None,
+        };
+        if let Some(anonymous) = anonymous {
+            let at = linked.entry(anonymous).or_insert(message.timestamp);
+            *at = (*at).min(message.timestamp);
+        }
+    }
+    let mut events = Vec::new();
+    let mut identifies = Vec::new();
+    for message in &parsed {
+        let own = message.user_id.as_deref() == Some(id);
+        if !own {
+            // Another id's message: counts once its link exists. One the store linked
+            // without a message in this history (none today) is trusted.
+            let link = message
+                .anonymous_id
+                .as_deref()
+                .and_then(|a| linked.get(a).copied());
+            if link.is_some_and(|at| at > now) {
+                continue;
+            }
+        }
+        match message.kind {
+            kind if kind.is_event() => events.push(message.to_event()),
+            MessageKind::Identify => match message.traits() {
+                Ok(traits) => identifies.push((
+                    message.timestamp,
+                    message.message_id.as_deref().map(str::to_owned),
+                    traits,
+                )),
+                Err(error) => tracing::error!(contact = id, %error, "stored traits unreadable"),
+            },
+            _ => {}
+        }
+    }
+    (events, identifies)
+}
+
+/// Attributes from a JSON object text: strings, numbers and booleans; `null` is
+/// missing; nested objects become dotted keys (as identify traits do); arrays are
+/// skipped (attributes are scalars).
+pub fn attributes_from_json(text: &str) -> Result<Attributes, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let serde_json::Value::Object(map) = value else {
+        return Err("not a JSON object".into());
+    };
+    let mut attributes = Attributes::new();
+    flatten_into(&mut attributes, "", &map);
+    Ok(attributes)
+}
+
+fn flatten_into(
+    attributes: &mut Attributes,
+    prefix: &str,
+    map: &serde_json::Map<String, serde_json::Value>,
+) {
+    for (key, value) in map {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            serde_json::Value::String(s) => attributes.set(path, Value::Str(s.clone())),
+            serde_json::Value::Number(n) => {
+                if let Some(n) = n.as_f64() {
+                    attributes.set(path, Value::Num(n));
+                }
+            }
+            serde_json::Value::Bool(b) => attributes.set(path, Value::Bool(*b)),
+            serde_json::Value::Object(inner) => flatten_into(attributes, &path, inner),
+            serde_json::Value::Null | serde_json::Value::Array(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributes_flatten_nested_objects_and_skip_nulls() {
+        let attributes =
+            attributes_from_json(r#"{"a":"x","n":3,"b":true,"z":null,"company":{"size":50}}"#)
+                .unwrap();
+        assert_eq!(attributes.get("a"), Some(&Value::Str("x".into())));
+        assert_eq!(attributes.get("n"), Some(&Value::Num(3.0)));
+        assert_eq!(attributes.get("b"), Some(&Value::Bool(true)));
+        assert_eq!(attributes.get("z"), None);
+        assert_eq!(attributes.get("company.size"), Some(&Value::Num(50.0)));
+    }
+
+    #[test]
+    fn attributes_must_be_an_object() {
+        assert!(attributes_from_json("[1]").is_err());
+    }
+}

@@ -1,0 +1,635 @@
+//! The SQL both backends share, written once.
+//!
+//! SQLite and PostgreSQL accept the same statements here: `$N` placeholders
+//! (sqlx binds them by number on SQLite too), `INSERT .. ON CONFLICT`, `RETURNING`
+//! and row-value-free keyset conditions. [`impl_store!`] expands the one body into
+//! an `impl Store` for each backend; a backend only supplies its pools, how it begins
+//! a write transaction and which errors are worth retrying.
+//!
+//! Concurrency rests on constraints, never on read-then-write: a duplicate message is
+//! one that the `UNIQUE (message_id)` index refused, a link is kept or replaced by one
+//! conditional upsert, and a score enters the history only when the conditional
+//! upsert of the current score changed a row. Two servers appending to one
+//! PostgreSQL therefore store every message exactly once.
+
+use std::str::FromStr;
+
+use crate::{Result, StoreError};
+
+/// How many times a transaction that lost a deadlock or serialization race is
+/// retried before the error is returned.
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
+
+/// How long to wait before attempt `attempt + 1`: growing, with jitter, so that the
+/// transaction that won the race can finish before the loser runs again (an
+/// immediate retry would walk straight into the same deadlock).
+pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()) % 25);
+    std::time::Duration::from_millis(25 * u64::from(attempt) + jitter)
+}
+
+/// Messages per multi-row `INSERT` (7 parameters each, far under SQLite's 32766 and
+/// PostgreSQL's 65535). Larger statements were slower per row with sqlx's SQLite
+/// driver (measured: 500 rows per statement halved the throughput of 100).
+pub(crate) const INSERT_CHUNK: usize = 100;
+
+/// Page size when the query asks for 0.
+pub(crate) const DEFAULT_LIMIT: u32 = 50;
+
+/// Largest page [`crate::Store::list_scores`] returns.
+pub(crate) const MAX_LIMIT: u32 = 1000;
+
+/// The effective page size for a requested `limit`.
+pub(crate) fn page_limit(limit: u32) -> u32 {
+    match limit {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
+    }
+}
+
+/// A cursor points just after one row: `<16 hex digits of the score's f64 bits>.<contact id>`.
+/// The bits make the score exact (no decimal rounding), so paging never skips or
+/// repeats a row.
+pub(crate) fn encode_cursor(score: f64, contact_id: &str) -> String {
+    format!("{:016x}.{contact_id}", score.to_bits())
+}
+
+/// The (score, contact id) a cursor from [`encode_cursor`] points after.
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(f64, String)> {
+    let bad = || StoreError::BadCursor(cursor.to_owned());
+    let (bits, id) = cursor.split_once('.').ok_or_else(bad)?;
+    if bits.len() != 16 {
+        return Err(bad());
+    }
+    let bits = u64::from_str_radix(bits, 16).map_err(|_| bad())?;
+    Ok((f64::from_bits(bits), id.to_owned()))
+}
+
+/// Whether a text is a cursor [`crate::Store::list_scores`] accepts.
+pub fn cursor_is_valid(cursor: &str) -> bool {
+    decode_cursor(cursor).is_ok()
+}
+
+/// What a `DATABASE` URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A SQLite file at this path.
+    Sqlite(String),
+    /// A PostgreSQL URL, as given.
+    Postgres(String),
+}
+
+impl FromStr for Target {
+    type Err = StoreError;
+
+    fn from_str(url: &str) -> Result<Self> {
+        let bad = || StoreError::BadUrl(url.to_owned());
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres(url.to_owned()));
+        }
+        let path = if let Some(path) = url.strip_prefix("sqlite://") {
+            path
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            path
+        } else if url.contains("://") {
+            return Err(bad());
+        } else {
+            url
+        };
+        if path.is_empty() {
+            return Err(bad());
+        }
+        Ok(Target::Sqlite(path.to_owned()))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(e.to_string())
+            }
+            e => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Database(format!("migration failed: {e}"))
+    }
+}
+
+/// Columns of `events`, in the order [`impl_store!`] decodes them.
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, message_id, kind, user_id, anonymous_id, timestamp, received_at, body";
+
+/// Columns of `scores` and `score_history`, in decoding order.
+pub(crate) const SCORE_COLUMNS: &str = "contact_id, as_of, score, label, grade, stage, result";
+
+/// Columns of `keys`, in decoding order.
+pub(crate) const KEY_COLUMNS: &str = "id, name, role, hash, created_at, revoked_at";
+
+/// Expands to `impl Store for $ty` over the pool type `$db`, with migrations from
+/// the directory `$migrations` (relative to the crate).
+///
+/// `$ty` must have `fn writer(&self) -> &sqlx::Pool<$db>`, `fn reader(&self) ->
+/// &sqlx::Pool<$db>`, `async fn begin_write(&self) -> Result<Transaction<'static,
+/// $db>, sqlx::Error>` and `fn retryable(&sqlx::Error) -> bool`.
+macro_rules! impl_store {
+    ($ty:ty, $db:ty, $migrations:literal) => {
+        mod store_impl {
+            use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+            use sqlx::Row as _;
+
+            use super::*;
+            use crate::backend::{
+                backoff, INSERT_CHUNK, decode_cursor, encode_cursor, page_limit, EVENT_COLUMNS, KEY_COLUMNS,
+                MAX_ATTEMPTS, SCORE_COLUMNS,
+            };
+            use crate::{
+                Appended, Contact, KeyRecord, Millis, NewEvent, Result, ScorePage, ScoreQuery,
+                Store, StoredEvent, StoredScore,
+            };
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn event_from_row(row: &DbRow) -> Result<StoredEvent, sqlx::Error> {
+                Ok(StoredEvent {
+                    seq: row.try_get(0)?,
+                    event: NewEvent {
+                        message_id: row.try_get(1)?,
+                        kind: row.try_get(2)?,
+                        user_id: row.try_get(3)?,
+                        anonymous_id: row.try_get(4)?,
+                        timestamp: row.try_get(5)?,
+                        received_at: row.try_get(6)?,
+                        body: row.try_get(7)?,
+                    },
+                })
+            }
+
+            fn score_from_row(row: &DbRow) -> Result<StoredScore, sqlx::Error> {
+                Ok(StoredScore {
+                    contact_id: row.try_get(0)?,
+                    as_of: row.try_get(1)?,
+                    score: row.try_get(2)?,
+                    label: row.try_get(3)?,
+                    grade: row.try_get(4)?,
+                    stage: row.try_get(5)?,
+                    result: row.try_get(6)?,
+                })
+            }
+
+            fn key_from_row(row: &DbRow) -> Result<KeyRecord, sqlx::Error> {
+                Ok(KeyRecord {
+                    id: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    role: row.try_get(2)?,
+                    hash: row.try_get(3)?,
+                    created_at: row.try_get(4)?,
+                    revoked_at: row.try_get(5)?,
+                })
+            }
+
+            /// Whether a message links its anonymous id to its user id.
+            fn links(event: &NewEvent) -> bool {
+                event.kind == "identify" || event.kind == "alias"
+            }
+
+            /// Runs a transaction, again (after a [`backoff`]) while it fails with an
+            /// error the backend calls retryable, at most [`MAX_ATTEMPTS`] times.
+            async fn retry<T, F, Fut>(mut transaction: F) -> Result<T>
+            where
+                F: FnMut() -> Fut,
+                Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+            {
+                let mut attempt = 1;
+                loop {
+                    match transaction().await {
+                        Ok(done) => return Ok(done),
+                        Err(e) if attempt < MAX_ATTEMPTS && <$ty>::retryable(&e) => {
+                            tokio::time::sleep(backoff(attempt)).await;
+                            attempt += 1;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+
+            impl $ty {
+                /// One attempt at [`Store::append`]: one transaction.
+                async fn append_once(&self, events: &[NewEvent]) -> Result<Appended, sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    let mut appended = Appended::default();
+                    let mut contacts = BTreeSet::new();
+                    // Users named by inserted messages, with when we first heard of them.
+                    let mut users: BTreeMap<String, Millis> = BTreeMap::new();
+                    // Which messages the log took: multi-row inserts (one statement per
+                    // chunk instead of per message), returning the ids they stored.
+                    let mut stored_ids: HashSet<String> = HashSet::new();
+                    for chunk in events.chunks(INSERT_CHUNK) {
+                        let mut sql = String::from(
+                            "INSERT INTO events \
+                             (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            let p = i * 7;
+                            if i > 0 {
+                                sql.push_str(", ");
+                            }
+                            sql.push_str(&format!(
+                                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                                p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7
+                            ));
+                        }
+                        sql.push_str(" ON CONFLICT (message_id) DO NOTHING RETURNING message_id");
+                        let mut query = sqlx::query_scalar::<_, Option<String>>(&sql);
+                        for event in chunk {
+                            query = query
+                                .bind(&event.message_id)
+                                .bind(&event.kind)
+                                .bind(&event.user_id)
+                                .bind(&event.anonymous_id)
+                                .bind(event.timestamp)
+                                .bind(event.received_at)
+                                .bind(&event.body);
+                        }
+                        stored_ids.extend(query.fetch_all(&mut *tx).await?.into_iter().flatten());
+                    }
+                    // Owners of anonymous ids, looked up once per call.
+                    let mut owners: HashMap<String, Option<String>> = HashMap::new();
+                    for event in events {
+                        // A stored id belongs to its first occurrence in the call (the
+                        // later ones conflicted with it).
+                        let inserted = match &event.message_id {
+                            Some(id) => stored_ids.remove(id),
+                            None => true,
+                        };
+                        if !inserted {
+                            appended.duplicates += 1;
+                            continue;
+                        }
+                        appended.inserted += 1;
+                        match (&event.user_id, &event.anonymous_id) {
+                            (Some(user), anonymous) => {
+                                users.entry(user.clone()).or_insert(event.received_at);
+                                contacts.insert(user.clone());
+                                if let Some(anonymous) = anonymous.as_ref().filter(|_| links(event)) {
+                                    let before: Option<String> = sqlx::query_scalar(
+                                        "SELECT user_id FROM links WHERE anonymous_id = $1",
+                                    )
+                                    .bind(anonymous)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                    // The earliest link wins: a later one changes nothing.
+                                    let changed = sqlx::query(
+                                        "INSERT INTO links (anonymous_id, user_id, at) VALUES ($1, $2, $3) \
+                                         ON CONFLICT (anonymous_id) DO UPDATE \
+                                         SET user_id = excluded.user_id, at = excluded.at \
+                                         WHERE excluded.at < links.at",
+                                    )
+                                    .bind(anonymous)
+                                    .bind(user)
+                                    .bind(event.timestamp)
+                                    .execute(&mut *tx)
+                                    .await?
+                                    .rows_affected();
+                                    if changed > 0 {
+                                        contacts.extend(before);
+                                        owners.remove(anonymous);
+                                    }
+                                }
+                            }
+                            (None, Some(anonymous)) => {
+                                if !owners.contains_key(anonymous) {
+                                    let owner: Option<String> = sqlx::query_scalar(
+                                        "SELECT user_id FROM links WHERE anonymous_id = $1",
+                                    )
+                                    .bind(anonymous)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                    owners.insert(anonymous.clone(), owner);
+                                }
+                                contacts.extend(owners.get(anonymous).cloned().flatten());
+                            }
+                            (None, None) => {}
+                        }
+                    }
+                    // In id order, so that concurrent appends take these locks in one order.
+                    let users: Vec<_> = users.into_iter().collect();
+                    for chunk in users.chunks(INSERT_CHUNK) {
+                        let mut sql = String::from(
+                            "INSERT INTO contacts (id, attributes, created_at, updated_at) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            if i > 0 {
+                                sql.push_str(", ");
+                            }
+                            sql.push_str(&format!("(${}, '{{}}', ${}, ${})", 2 * i + 1, 2 * i + 2, 2 * i + 2));
+                        }
+                        sql.push_str(" ON CONFLICT (id) DO NOTHING");
+                        let mut query = sqlx::query(&sql);
+                        for (user, received_at) in chunk {
+                            query = query.bind(user).bind(*received_at);
+                        }
+                        query.execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    appended.contacts = contacts.into_iter().collect();
+                    Ok(appended)
+                }
+
+                /// One attempt at [`Store::save_score`].
+                async fn save_score_once(&self, score: &StoredScore) -> Result<(), sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    // Changes a row only when the result differs (or is new); only then
+                    // does the history grow. Atomic on both backends.
+                    let changed = sqlx::query(
+                        "INSERT INTO scores (contact_id, as_of, score, label, grade, stage, result) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (contact_id) DO UPDATE SET as_of = excluded.as_of, \
+                         score = excluded.score, label = excluded.label, grade = excluded.grade, \
+                         stage = excluded.stage, result = excluded.result \
+                         WHERE scores.result <> excluded.result",
+                    )
+                    .bind(&score.contact_id)
+                    .bind(score.as_of)
+                    .bind(score.score)
+                    .bind(&score.label)
+                    .bind(&score.grade)
+                    .bind(&score.stage)
+                    .bind(&score.result)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if changed > 0 {
+                        sqlx::query(
+                            "INSERT INTO score_history \
+                             (contact_id, as_of, score, label, grade, stage, result) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(&score.contact_id)
+                        .bind(score.as_of)
+                        .bind(score.score)
+                        .bind(&score.label)
+                        .bind(&score.grade)
+                        .bind(&score.stage)
+                        .bind(&score.result)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                /// One attempt at [`Store::erase_contact`].
+                async fn erase_contact_once(&self, id: &str) -> Result<bool, sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    let mut erased = 0;
+                    for sql in [
+                        "DELETE FROM events WHERE user_id IS NULL AND anonymous_id IN \
+                         (SELECT anonymous_id FROM links WHERE user_id = $1)",
+                        "DELETE FROM events WHERE user_id = $1",
+                        "DELETE FROM links WHERE user_id = $1",
+                        "DELETE FROM score_history WHERE contact_id = $1",
+                        "DELETE FROM scores WHERE contact_id = $1",
+                        "DELETE FROM contacts WHERE id = $1",
+                    ] {
+                        erased += sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
+                    }
+                    tx.commit().await?;
+                    Ok(erased > 0)
+                }
+
+            }
+
+            impl Store for $ty {
+                async fn migrate(&self) -> Result<()> {
+                    sqlx::migrate!($migrations).run(self.writer()).await?;
+                    Ok(())
+                }
+
+                async fn append(&self, events: &[NewEvent]) -> Result<Appended> {
+                    retry(|| self.append_once(events)).await
+                }
+
+                async fn history(&self, contact_id: &str) -> Result<Vec<StoredEvent>> {
+                    // Its own messages, and the anonymous-only messages of the anonymous
+                    // ids linked to it (a message naming another user is that user's).
+                    let sql = format!(
+                        "SELECT {EVENT_COLUMNS} FROM events WHERE user_id = $1 \
+                         UNION ALL \
+                         SELECT {EVENT_COLUMNS} FROM events WHERE user_id IS NULL AND anonymous_id IN \
+                         (SELECT anonymous_id FROM links WHERE user_id = $1) \
+                         ORDER BY seq"
+                    );
+                    let rows = sqlx::query(&sql).bind(contact_id).fetch_all(self.reader()).await?;
+                    Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+                }
+
+                async fn put_contact(&self, id: &str, attributes: &str, now: Millis) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO contacts (id, attributes, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE \
+                         SET attributes = excluded.attributes, updated_at = excluded.updated_at",
+                    )
+                    .bind(id)
+                    .bind(attributes)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn contact(&self, id: &str) -> Result<Option<Contact>> {
+                    let row = sqlx::query(
+                        "SELECT id, attributes, created_at, updated_at FROM contacts WHERE id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?;
+                    let Some(row) = row else { return Ok(None) };
+                    Ok(Some(Contact {
+                        id: row.try_get(0)?,
+                        attributes: row.try_get(1)?,
+                        created_at: row.try_get(2)?,
+                        updated_at: row.try_get(3)?,
+                    }))
+                }
+
+                async fn save_score(&self, score: &StoredScore) -> Result<()> {
+                    retry(|| self.save_score_once(score)).await
+                }
+
+                async fn score(&self, contact_id: &str) -> Result<Option<StoredScore>> {
+                    let sql = format!("SELECT {SCORE_COLUMNS} FROM scores WHERE contact_id = $1");
+                    let row = sqlx::query(&sql)
+                        .bind(contact_id)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    Ok(row.as_ref().map(score_from_row).transpose()?)
+                }
+
+                async fn score_history(&self, contact_id: &str) -> Result<Vec<StoredScore>> {
+                    let sql = format!(
+                        "SELECT {SCORE_COLUMNS} FROM score_history WHERE contact_id = $1 \
+                         ORDER BY as_of, id"
+                    );
+                    let rows = sqlx::query(&sql).bind(contact_id).fetch_all(self.reader()).await?;
+                    Ok(rows.iter().map(score_from_row).collect::<Result<_, _>>()?)
+                }
+
+                async fn list_scores(&self, query: &ScoreQuery) -> Result<ScorePage> {
+                    let limit = page_limit(query.limit);
+                    let after = query.after.as_deref().map(decode_cursor).transpose()?;
+                    let mut sql = format!("SELECT {SCORE_COLUMNS} FROM scores WHERE TRUE");
+                    let mut texts: Vec<&str> = Vec::new();
+                    for (column, value) in [
+                        ("label", &query.label),
+                        ("grade", &query.grade),
+                        ("stage", &query.stage),
+                    ] {
+                        if let Some(value) = value {
+                            texts.push(value);
+                            sql.push_str(&format!(" AND {column} = ${}", texts.len()));
+                        }
+                    }
+                    let n = texts.len();
+                    if after.is_some() {
+                        sql.push_str(&format!(
+                            " AND (score < ${a} OR (score = ${a} AND contact_id > ${b}))",
+                            a = n + 1,
+                            b = n + 2
+                        ));
+                    }
+                    let limit_param = if after.is_some() { n + 3 } else { n + 1 };
+                    sql.push_str(&format!(
+                        " ORDER BY score DESC, contact_id ASC LIMIT ${limit_param}"
+                    ));
+                    let mut q = sqlx::query(&sql);
+                    for text in texts {
+                        q = q.bind(text);
+                    }
+                    if let Some((score, id)) = &after {
+                        q = q.bind(*score).bind(id.as_str());
+                    }
+                    q = q.bind(i64::from(limit) + 1);
+                    let rows = q.fetch_all(self.reader()).await?;
+                    let mut items = rows.iter().map(score_from_row).collect::<Result<Vec<_>, _>>()?;
+                    let next = if items.len() > limit as usize {
+                        items.truncate(limit as usize);
+                        items.last().map(|s| encode_cursor(s.score, &s.contact_id))
+                    } else {
+                        None
+                    };
+                    Ok(ScorePage { items, next })
+                }
+
+                async fn contact_ids(&self) -> Result<Vec<String>> {
+                    Ok(sqlx::query_scalar("SELECT id FROM contacts ORDER BY id")
+                        .fetch_all(self.reader())
+                        .await?)
+                }
+
+                async fn erase_contact(&self, id: &str) -> Result<bool> {
+                    retry(|| self.erase_contact_once(id)).await
+                }
+
+                async fn create_key(&self, key: &KeyRecord) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO keys (id, name, role, hash, created_at, revoked_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&key.id)
+                    .bind(&key.name)
+                    .bind(&key.role)
+                    .bind(&key.hash)
+                    .bind(key.created_at)
+                    .bind(key.revoked_at)
+                    .execute(self.writer())
+                    .await?;
+                    Ok(())
+                }
+
+                async fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRecord>> {
+                    let sql = format!(
+                        "SELECT {KEY_COLUMNS} FROM keys WHERE hash = $1 AND revoked_at IS NULL"
+                    );
+                    let row = sqlx::query(&sql).bind(hash).fetch_optional(self.reader()).await?;
+                    Ok(row.as_ref().map(key_from_row).transpose()?)
+                }
+
+                async fn keys(&self) -> Result<Vec<KeyRecord>> {
+                    let sql = format!("SELECT {KEY_COLUMNS} FROM keys ORDER BY created_at, id");
+                    let rows = sqlx::query(&sql).fetch_all(self.reader()).await?;
+                    Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+                }
+
+                async fn revoke_key(&self, id: &str, now: Millis) -> Result<bool> {
+                    let revoked = sqlx::query(
+                        "UPDATE keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?
+                    .rows_affected();
+                    Ok(revoked > 0)
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_their_backend() {
+        let parse = |url: &str| url.parse::<Target>().ok();
+        let sqlite = |p: &str| Some(Target::Sqlite(p.to_owned()));
+        assert_eq!(parse("sqlite://leadscore.db"), sqlite("leadscore.db"));
+        assert_eq!(parse("sqlite:///var/x.db"), sqlite("/var/x.db"));
+        assert_eq!(parse("sqlite:x.db"), sqlite("x.db"));
+        assert_eq!(parse("data/x.db"), sqlite("data/x.db"));
+        for url in ["postgresql://u@h/db", "postgres://u@h/db"] {
+            assert_eq!(parse(url), Some(Target::Postgres(url.to_owned())));
+        }
+        for bad in ["mysql://h/db", "", "sqlite://", "sqlite:"] {
+            assert!(
+                matches!(bad.parse::<Target>(), Err(StoreError::BadUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_exactly() {
+        for (score, id) in [(0.1 + 0.2, "a.b:c"), (-0.0, ""), (1e300, "\u{e9}")] {
+            let cursor = encode_cursor(score, id);
+            assert!(cursor_is_valid(&cursor));
+            let (s, i) = decode_cursor(&cursor)
+                .map_err(|e| e.to_string())
+                .unwrap_or_default();
+            assert_eq!((s.to_bits(), i.as_str()), (score.to_bits(), id));
+        }
+        for bad in ["", "1.x", "zzzzzzzzzzzzzzzz.a", "0000000000000000"] {
+            assert!(!cursor_is_valid(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn page_size_defaults_to_50_and_caps_at_1000() {
+        assert_eq!(page_limit(0), 50);
+        assert_eq!(page_limit(7), 7);
+        assert_eq!(page_limit(1000), 1000);
+        assert_eq!(page_limit(1001), 1000);
+    }
+}

@@ -1,0 +1,308 @@
+//! leadscore's storage: one [`Store`] trait, two real backends.
+//!
+//! * SQLite (`sqlite://leadscore.db`): the embedded default, zero set-up.
+//! * PostgreSQL (`postgres://user@host/db`): shared by several servers.
+//!
+//! Events are an append-only log; contacts, current scores and score history are
+//! derived from it and can be rebuilt. Every write method commits before it returns:
+//! when it says `Ok`, the data survives a crash (the server answers `200` only then).
+//!
+//! Both backends pass one shared test suite (`tests/`), run against a real SQLite file
+//! and the PostgreSQL at `127.0.0.1:5432`.
+//!
+//! Layout:
+//!
+//! * `backend.rs`: the SQL, written once and expanded for both backends; URL parsing;
+//!   score-list cursors.
+//! * `sqlite.rs`, `postgres.rs`: connecting, durability settings, transaction start
+//!   and retry policy of each backend.
+//! * `migrations/{sqlite,postgres}/`: the versioned schema, embedded in the binary and
+//!   applied by [`Store::migrate`].
+//!
+//! A score-list cursor ([`ScorePage::next`]) is opaque text (today
+//! `<hex f64 bits of the score>.<contact id>`); check one that came from a client with
+//! [`cursor_is_valid`]. The page size is 50 when [`ScoreQuery::limit`] is 0 and at
+//! most 1000.
+
+#![deny(missing_docs)]
+
+use std::future::Future;
+
+mod backend;
+pub mod postgres;
+pub mod sqlite;
+
+pub use backend::cursor_is_valid;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Milliseconds since the Unix epoch (UTC).
+pub type Millis = i64;
+
+/// A storage failure. Caller mistakes are not errors here (they are checked before);
+/// these are the database's: the server logs them and answers 500.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database said no.
+    #[error("database error: {0}")]
+    Database(String),
+    /// The URL is not one we can open.
+    #[error("unsupported database URL `{0}` (use sqlite://PATH or postgres://USER@HOST/DB)")]
+    BadUrl(String),
+    /// A stored value could not be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// A [`ScoreQuery::after`] cursor that no page handed out (check it first with
+    /// [`cursor_is_valid`] to answer 400 instead).
+    #[error("invalid cursor `{0}`")]
+    BadCursor(String),
+}
+
+/// Result of a store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One Segment-style message to append to the log, already validated by the caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// `messageId`; `None`: every copy is kept.
+    pub message_id: Option<String>,
+    /// `track`, `page`, `screen`, `identify`, `alias`, `group`.
+    pub kind: String,
+    /// `userId`.
+    pub user_id: Option<String>,
+    /// `anonymousId` (or `previousId` for `alias`).
+    pub anonymous_id: Option<String>,
+    /// When it happened (the message's timestamp).
+    pub timestamp: Millis,
+    /// When the server received it.
+    pub received_at: Millis,
+    /// The message as received, JSON text: the engine re-reads it when rescoring.
+    pub body: String,
+}
+
+/// A message from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Position in the log (increasing in commit order).
+    pub seq: i64,
+    /// The message as appended.
+    pub event: NewEvent,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Messages newly stored.
+    pub inserted: u64,
+    /// Messages whose `messageId` was already stored (acknowledged, not stored again).
+    pub duplicates: u64,
+    /// Contacts (`userId`s) whose history changed, including those an `identify` or
+    /// `alias` linked an anonymous id to. Sorted, without duplicates.
+    pub contacts: Vec<String>,
+}
+
+/// A contact record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    /// The contact id (`userId`).
+    pub id: String,
+    /// Attributes set through the API or a CSV import, as a JSON object text
+    /// (identify traits live in the event log and are applied by the engine).
+    pub attributes: String,
+    /// When the record was created.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+}
+
+/// A contact's score as stored: the numbers to filter and sort on, plus the full
+/// result (with its explanation) as JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredScore {
+    /// The contact.
+    pub contact_id: String,
+    /// The instant it was computed as of.
+    pub as_of: Millis,
+    /// Clamped, unrounded score (what lists sort by).
+    pub score: f64,
+    /// Label, grade and stage, for filters.
+    pub label: Option<String>,
+    /// Grade letter.
+    pub grade: Option<String>,
+    /// Stage id.
+    pub stage: Option<String>,
+    /// The score result as JSON (the documented shape, with `explain`).
+    pub result: String,
+}
+
+/// Filters and paging for [`Store::list_scores`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScoreQuery {
+    /// Only this label.
+    pub label: Option<String>,
+    /// Only this grade.
+    pub grade: Option<String>,
+    /// Only this stage.
+    pub stage: Option<String>,
+    /// At most this many (the store may cap it).
+    pub limit: u32,
+    /// Continue after this cursor (from a previous page's `next`).
+    pub after: Option<String>,
+}
+
+/// One page of scores, best first (score descending, then contact id ascending).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScorePage {
+    /// The scores of this page.
+    pub items: Vec<StoredScore>,
+    /// Cursor for the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// An access key as stored: never the secret, only its SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Public id (shown in lists, used to revoke).
+    pub id: String,
+    /// A person's name for it.
+    pub name: Option<String>,
+    /// `write` (ingestion only), `read`, or `admin`.
+    pub role: String,
+    /// Hex SHA-256 of the secret.
+    pub hash: String,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it was revoked; a revoked key opens nothing.
+    pub revoked_at: Option<Millis>,
+}
+
+/// Everything leadscore keeps. Implemented by [`sqlite::SqliteStore`] and
+/// [`postgres::PostgresStore`]; [`AnyStore`] picks one from a URL.
+pub trait Store: Send + Sync + 'static {
+    /// Create or upgrade the schema (versioned migrations, run on start).
+    fn migrate(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Append messages to the log in one transaction, skipping `messageId`s already
+    /// stored (and repeated within `events`: the first wins). Durable when it returns.
+    /// `identify` messages with both ids, and `alias` messages, link the anonymous id
+    /// to the user id.
+    fn append(&self, events: &[NewEvent]) -> impl Future<Output = Result<Appended>> + Send;
+
+    /// A contact's history: its own messages and those of every anonymous id linked
+    /// to it, in log order.
+    fn history(&self, contact_id: &str) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+
+    /// Create or replace a contact's attributes (a JSON object text).
+    fn put_contact(
+        &self,
+        id: &str,
+        attributes: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A contact, if known (from the API, an import, or any message naming it).
+    fn contact(&self, id: &str) -> impl Future<Output = Result<Option<Contact>>> + Send;
+
+    /// Store a contact's current score and add it to its history (unless it equals
+    /// the current one, so that a tick that changed nothing adds nothing).
+    fn save_score(&self, score: &StoredScore) -> impl Future<Output = Result<()>> + Send;
+
+    /// A contact's current score.
+    fn score(&self, contact_id: &str) -> impl Future<Output = Result<Option<StoredScore>>> + Send;
+
+    /// A contact's score history, oldest first.
+    fn score_history(
+        &self,
+        contact_id: &str,
+    ) -> impl Future<Output = Result<Vec<StoredScore>>> + Send;
+
+    /// Current scores, best first, filtered and paged.
+    fn list_scores(&self, query: &ScoreQuery) -> impl Future<Output = Result<ScorePage>> + Send;
+
+    /// Ids of every known contact (for rescoring), in id order.
+    fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Erase a contact: its record, scores, history, its messages and those of the
+    /// anonymous ids linked to it. Returns whether anything was there.
+    fn erase_contact(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Store a new key.
+    fn create_key(&self, key: &KeyRecord) -> impl Future<Output = Result<()>> + Send;
+
+    /// The key with this secret hash, if it exists and is not revoked.
+    fn key_by_hash(&self, hash: &str) -> impl Future<Output = Result<Option<KeyRecord>>> + Send;
+
+    /// Every key, revoked ones included, oldest first.
+    fn keys(&self) -> impl Future<Output = Result<Vec<KeyRecord>>> + Send;
+
+    /// Revoke a key by id; returns whether it existed and was active.
+    fn revoke_key(&self, id: &str, now: Millis) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// The store a URL names: [`AnyStore::open`] picks the backend, and every call is
+/// delegated to it.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// An SQLite file.
+    Sqlite(SqliteStore),
+    /// A PostgreSQL database.
+    Postgres(PostgresStore),
+}
+
+impl AnyStore {
+    /// Open `url`: `sqlite://PATH`, `sqlite:PATH` or a bare path for SQLite (the file
+    /// is created if missing); `postgres://...` or `postgresql://...` for PostgreSQL.
+    /// Anything else is [`StoreError::BadUrl`]. Does not migrate: call
+    /// [`Store::migrate`].
+    pub async fn open(url: &str) -> Result<Self> {
+        match url.parse::<backend::Target>()? {
+            backend::Target::Sqlite(_) => Ok(AnyStore::Sqlite(SqliteStore::open(url).await?)),
+            backend::Target::Postgres(_) => {
+                Ok(AnyStore::Postgres(PostgresStore::connect(url).await?))
+            }
+        }
+    }
+
+    /// Close the store's connections, waiting for them to finish.
+    pub async fn close(&self) {
+        match self {
+            AnyStore::Sqlite(s) => s.close().await,
+            AnyStore::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+/// Delegates one [`Store`] method of [`AnyStore`] to the backend.
+macro_rules! delegate {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        impl Store for AnyStore {
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> Result<$ret> {
+                    match self {
+                        AnyStore::Sqlite(s) => s.$name($($arg),*).await,
+                        AnyStore::Postgres(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    migrate() -> ();
+    append(events: &[NewEvent]) -> Appended;
+    history(contact_id: &str) -> Vec<StoredEvent>;
+    put_contact(id: &str, attributes: &str, now: Millis) -> ();
+    contact(id: &str) -> Option<Contact>;
+    save_score(score: &StoredScore) -> ();
+    score(contact_id: &str) -> Option<StoredScore>;
+    score_history(contact_id: &str) -> Vec<StoredScore>;
+    list_scores(query: &ScoreQuery) -> ScorePage;
+    contact_ids() -> Vec<String>;
+    erase_contact(id: &str) -> bool;
+    create_key(key: &KeyRecord) -> ();
+    key_by_hash(hash: &str) -> Option<KeyRecord>;
+    keys() -> Vec<KeyRecord>;
+    revoke_key(id: &str, now: Millis) -> bool;
+}

@@ -1,0 +1,81 @@
+//! The shared backend: PostgreSQL, for several servers over one database.
+//!
+//! Every write is one transaction whose outcome rests on constraints (unique message
+//! ids, conditional upserts), so servers appending concurrently never store a message
+//! twice. A transaction that loses a deadlock or serialization race (SQLSTATE
+//! `40P01`, `40001`) is retried a few times. A commit is durable when it returns
+//! (PostgreSQL's default `synchronous_commit = on`).
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use crate::backend::Target;
+use crate::{Result, StoreError};
+
+/// Connections in the pool by default.
+const CONNECTIONS: u32 = 16;
+
+/// A [`crate::Store`] in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect to `url` (`postgres://USER@HOST/DB` or `postgresql://...`). Does not
+    /// migrate: call [`crate::Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        match url.parse::<Target>()? {
+            Target::Postgres(url) => {
+                let options = PgConnectOptions::from_str(&url)
+                    .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?;
+                Self::connect_with(options, CONNECTIONS).await
+            }
+            Target::Sqlite(_) => Err(StoreError::BadUrl(url.to_owned())),
+        }
+    }
+
+    /// Connect with explicit options (e.g. a `search_path`) and pool size.
+    pub async fn connect_with(options: PgConnectOptions, connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(connections.max(1))
+            .connect_with(options)
+            .await?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Close the pool, waiting for its connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Deadlocks and serialization failures: the transaction was rolled back whole
+    /// and can run again.
+    fn retryable(e: &sqlx::Error) -> bool {
+        match e {
+            sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40P01" | "40001")),
+            _ => false,
+        }
+    }
+}
+
+crate::backend::impl_store!(PostgresStore, sqlx::Postgres, "./migrations/postgres");

@@ -1,0 +1,114 @@
+//! The embedded backend: one SQLite file, zero set-up.
+//!
+//! Durability: the file is in WAL mode with `synchronous = FULL`, so every commit
+//! fsyncs the WAL before it returns. `NORMAL` would survive a crash of the process
+//! (the WAL is in the OS's cache) but could lose the last commits on a power cut or
+//! kernel crash, and the server answers `200` only once events are durable; callers
+//! that want throughput batch many messages into one [`crate::Store::append`] (group commit)
+//! instead of weakening the sync.
+//!
+//! Writes go through a pool of one connection (SQLite has one writer at a time; a
+//! queue in the process is cheaper than busy-waiting on the file lock) and begin with
+//! `BEGIN IMMEDIATE`, so that another process writing the same file makes us wait
+//! (`busy_timeout`) rather than fail half-way. Reads use a separate pool and, thanks
+//! to WAL, are never blocked by the writer.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::backend::Target;
+use crate::{Result, StoreError};
+
+/// Connections in the read pool.
+const READERS: u32 = 4;
+
+/// How long a write waits for another process holding the file's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A [`crate::Store`] in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// One connection: SQLite writes one transaction at a time.
+    writer: SqlitePool,
+    /// Readers run beside the writer (WAL).
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating it if missing) the database at `url_or_path`: `sqlite://PATH`,
+    /// `sqlite:PATH` or a bare path; `sqlite::memory:` is a private in-memory
+    /// database (not durable, for tests). Does not migrate: call [`crate::Store::migrate`].
+    pub async fn open(url_or_path: &str) -> Result<Self> {
+        let path = match url_or_path.parse::<Target>()? {
+            Target::Sqlite(path) => path,
+            Target::Postgres(_) => return Err(StoreError::BadUrl(url_or_path.to_owned())),
+        };
+        if path == ":memory:" {
+            return Self::in_memory().await;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT);
+        // Connect the writer first: it creates the file and switches it to WAL.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// A private in-memory database (`sqlite::memory:`), gone when the store is
+    /// dropped: for tests. One connection serves reads and writes, and is never
+    /// recycled (that would lose the data).
+    async fn in_memory() -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+
+    /// Close both pools, waiting for their connections to finish.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// SQLite transactions do not deadlock here (one writer, `BEGIN IMMEDIATE`).
+    fn retryable(_: &sqlx::Error) -> bool {
+        false
+    }
+}
+
+crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "./migrations/sqlite");

@@ -1,0 +1,815 @@
+//! The store test suite: every function in [`suite`] runs against a fresh SQLite file
+//! and a fresh PostgreSQL schema (`postgres://postgres@127.0.0.1:5432/test`, or
+//! `LEADSCORE_TEST_POSTGRES`), so both backends keep one contract.
+
+use leadscore_store::{KeyRecord, NewEvent, StoredScore};
+
+/// A message with the fields the store looks at.
+fn event(
+    message_id: Option<&str>,
+    kind: &str,
+    user_id: Option<&str>,
+    anonymous_id: Option<&str>,
+    timestamp: i64,
+) -> NewEvent {
+    NewEvent {
+        message_id: message_id.map(str::to_owned),
+        kind: kind.to_owned(),
+        user_id: user_id.map(str::to_owned),
+        anonymous_id: anonymous_id.map(str::to_owned),
+        timestamp,
+        received_at: timestamp + 1,
+        body: format!(r#"{{"type":"{kind}","messageId":{message_id:?},"t":{timestamp}}}"#),
+    }
+}
+
+/// A `track` of a user.
+fn track(id: &str, user: &str, t: i64) -> NewEvent {
+    event(Some(id), "track", Some(user), None, t)
+}
+
+/// A `track` of an anonymous visitor.
+fn anon(id: &str, anonymous: &str, t: i64) -> NewEvent {
+    event(Some(id), "track", None, Some(anonymous), t)
+}
+
+/// An `identify` linking an anonymous id to a user.
+fn identify(id: &str, user: &str, anonymous: &str, t: i64) -> NewEvent {
+    event(Some(id), "identify", Some(user), Some(anonymous), t)
+}
+
+/// A score with a result text derived from its fields.
+fn score(contact: &str, as_of: i64, value: f64, label: Option<&str>) -> StoredScore {
+    StoredScore {
+        contact_id: contact.to_owned(),
+        as_of,
+        score: value,
+        label: label.map(str::to_owned),
+        grade: Some(if value >= 50.0 { "A" } else { "B" }.to_owned()),
+        stage: Some("lead".to_owned()),
+        result: format!(r#"{{"contact_id":"{contact}","score":{value}}}"#),
+    }
+}
+
+fn key(id: &str, hash: &str, created_at: i64) -> KeyRecord {
+    KeyRecord {
+        id: id.to_owned(),
+        name: Some(format!("key {id}")),
+        role: "read".to_owned(),
+        hash: hash.to_owned(),
+        created_at,
+        revoked_at: None,
+    }
+}
+
+mod suite {
+    //! The behaviours every backend must have, one function each.
+
+    use std::collections::HashSet;
+
+    use leadscore_store::{ScoreQuery, Store, StoreError};
+
+    use super::*;
+
+    /// Message ids of a history, in order.
+    async fn history_ids(store: &impl Store, contact: &str) -> Vec<String> {
+        store
+            .history(contact)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event.message_id.unwrap_or_default())
+            .collect()
+    }
+
+    pub async fn migrating_twice_is_fine(store: &impl Store) {
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        let appended = store.append(&[track("m1", "u1", 1)]).await.unwrap();
+        assert_eq!(appended.inserted, 1);
+    }
+
+    pub async fn appends_are_deduplicated(store: &impl Store) {
+        let first = store
+            .append(&[
+                track("m1", "u1", 1),
+                track("m2", "u1", 2),
+                track("m1", "u1", 3),
+            ])
+            .await
+            .unwrap();
+        assert_eq!((first.inserted, first.duplicates), (2, 1));
+        let second = store
+            .append(&[track("m2", "u1", 4), track("m3", "u1", 5)])
+            .await
+            .unwrap();
+        assert_eq!((second.inserted, second.duplicates), (1, 1));
+        let history = store.history("u1").await.unwrap();
+        let ids: Vec<_> = history.iter().map(|e| e.event.message_id.clone()).collect();
+        assert_eq!(
+            ids,
+            [Some("m1".into()), Some("m2".into()), Some("m3".into())]
+        );
+        // The first copy wins, stored exactly as appended.
+        assert_eq!(history[0].event, track("m1", "u1", 1));
+        assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
+        // Messages without an id are all kept.
+        let no_id = event(None, "track", Some("u1"), None, 9);
+        let third = store.append(&[no_id.clone(), no_id]).await.unwrap();
+        assert_eq!((third.inserted, third.duplicates), (2, 0));
+        assert_eq!(store.history("u1").await.unwrap().len(), 5);
+        // Across the store's internal insert chunks, the first copy still wins.
+        let mut many: Vec<_> = (0..250)
+            .map(|i| track(&format!("big-{i}"), "u9", i))
+            .collect();
+        many[150] = track("big-10", "u9", 1000);
+        many.push(track("m3", "u9", 2000));
+        let big = store.append(&many).await.unwrap();
+        assert_eq!((big.inserted, big.duplicates), (249, 2));
+        let u9 = store.history("u9").await.unwrap();
+        assert_eq!(u9.len(), 249);
+        assert_eq!(u9[10].event, track("big-10", "u9", 10));
+        // An empty append does nothing.
+        assert_eq!(store.append(&[]).await.unwrap(), Default::default());
+    }
+
+    pub async fn appended_contacts_are_those_whose_history_changed(store: &impl Store) {
+        let a = store
+            .append(&[
+                track("m1", "u2", 1),
+                track("m2", "u1", 2),
+                anon("m3", "a1", 3),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(a.contacts, ["u1", "u2"]);
+        // Linking brings the user in; an anonymous message of a linked id names its user.
+        let b = store
+            .append(&[identify("m4", "u3", "a1", 4)])
+            .await
+            .unwrap();
+        assert_eq!(b.contacts, ["u3"]);
+        let c = store
+            .append(&[anon("m5", "a1", 5), anon("m6", "a9", 6)])
+            .await
+            .unwrap();
+        assert_eq!(c.contacts, ["u3"]);
+        // Duplicates change nothing.
+        let d = store.append(&[track("m1", "u2", 1)]).await.unwrap();
+        assert!(d.contacts.is_empty());
+    }
+
+    pub async fn history_includes_linked_anonymous_messages(store: &impl Store) {
+        store
+            .append(&[
+                anon("a-1", "anon", 1),
+                track("u-1", "u1", 2),
+                anon("x-1", "other", 3),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(history_ids(store, "u1").await, ["u-1"]);
+        store
+            .append(&[identify("id-1", "u1", "anon", 4), anon("a-2", "anon", 5)])
+            .await
+            .unwrap();
+        assert_eq!(
+            history_ids(store, "u1").await,
+            ["a-1", "u-1", "id-1", "a-2"]
+        );
+        // `alias` links `previousId` too.
+        store
+            .append(&[event(Some("al-1"), "alias", Some("u1"), Some("other"), 6)])
+            .await
+            .unwrap();
+        assert_eq!(
+            history_ids(store, "u1").await,
+            ["a-1", "u-1", "x-1", "id-1", "a-2", "al-1"]
+        );
+        // A `track` carrying both ids does not link.
+        store
+            .append(&[
+                event(Some("t-1"), "track", Some("u2"), Some("lonely"), 7),
+                anon("l-1", "lonely", 8),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(history_ids(store, "u2").await, ["t-1"]);
+    }
+
+    pub async fn the_earliest_link_wins(store: &impl Store) {
+        store
+            .append(&[anon("a-1", "anon", 1), identify("id-1", "u1", "anon", 10)])
+            .await
+            .unwrap();
+        // A later link of the same anonymous id is ignored.
+        let later = store
+            .append(&[identify("id-2", "u2", "anon", 20)])
+            .await
+            .unwrap();
+        assert_eq!(later.contacts, ["u2"]);
+        assert_eq!(history_ids(store, "u1").await, ["a-1", "id-1"]);
+        assert_eq!(history_ids(store, "u2").await, ["id-2"]);
+        // One that happened earlier (arriving late) takes over.
+        let earlier = store
+            .append(&[identify("id-3", "u3", "anon", 5)])
+            .await
+            .unwrap();
+        assert_eq!(earlier.contacts, ["u1", "u3"]);
+        assert_eq!(history_ids(store, "u1").await, ["id-1"]);
+        assert_eq!(history_ids(store, "u3").await, ["a-1", "id-3"]);
+    }
+
+    pub async fn messages_create_contacts(store: &impl Store) {
+        assert_eq!(store.contact("u1").await.unwrap(), None);
+        store
+            .append(&[
+                track("m1", "u2", 100),
+                anon("m2", "a1", 101),
+                track("m3", "u1", 102),
+            ])
+            .await
+            .unwrap();
+        let contact = store.contact("u1").await.unwrap().unwrap();
+        assert_eq!(contact.id, "u1");
+        assert_eq!(contact.attributes, "{}");
+        assert_eq!(store.contact_ids().await.unwrap(), ["u1", "u2"]);
+    }
+
+    pub async fn put_contact_creates_and_replaces(store: &impl Store) {
+        store
+            .put_contact("c1", r#"{"title":"CTO"}"#, 1000)
+            .await
+            .unwrap();
+        let created = store.contact("c1").await.unwrap().unwrap();
+        assert_eq!(created.attributes, r#"{"title":"CTO"}"#);
+        assert_eq!((created.created_at, created.updated_at), (1000, 1000));
+        store
+            .put_contact("c1", r#"{"title":"CEO"}"#, 2000)
+            .await
+            .unwrap();
+        let replaced = store.contact("c1").await.unwrap().unwrap();
+        assert_eq!(replaced.attributes, r#"{"title":"CEO"}"#);
+        assert_eq!((replaced.created_at, replaced.updated_at), (1000, 2000));
+        // A message for a known contact keeps its attributes.
+        store.append(&[track("m1", "c1", 3000)]).await.unwrap();
+        assert_eq!(store.contact("c1").await.unwrap().unwrap(), replaced);
+    }
+
+    pub async fn save_score_records_only_changes(store: &impl Store) {
+        assert_eq!(store.score("c1").await.unwrap(), None);
+        let first = score("c1", 1, 10.0, Some("cold"));
+        store.save_score(&first).await.unwrap();
+        store.save_score(&first).await.unwrap();
+        let second = score("c1", 2, 60.5, Some("warm"));
+        store.save_score(&second).await.unwrap();
+        // Same result, later instant: a tick that changed nothing adds nothing.
+        store
+            .save_score(&StoredScore {
+                as_of: 3,
+                ..second.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.score("c1").await.unwrap(), Some(second.clone()));
+        assert_eq!(store.score_history("c1").await.unwrap(), [first, second]);
+        assert!(store.score_history("c2").await.unwrap().is_empty());
+    }
+
+    pub async fn list_scores_sorts_and_filters(store: &impl Store) {
+        for (id, value, label) in [
+            ("b", 50.0, "warm"),
+            ("a", 50.0, "warm"),
+            ("c", 90.0, "hot"),
+            ("d", 10.0, "cold"),
+            ("e", -5.0, "cold"),
+        ] {
+            store
+                .save_score(&score(id, 1, value, Some(label)))
+                .await
+                .unwrap();
+        }
+        let all = store.list_scores(&ScoreQuery::default()).await.unwrap();
+        let ids: Vec<_> = all.items.iter().map(|s| s.contact_id.as_str()).collect();
+        assert_eq!(ids, ["c", "a", "b", "d", "e"]);
+        assert_eq!(all.next, None);
+        assert_eq!(all.items[0], score("c", 1, 90.0, Some("hot")));
+
+        let query = ScoreQuery {
+            label: Some("cold".into()),
+            ..Default::default()
+        };
+        let cold = store.list_scores(&query).await.unwrap();
+        let ids: Vec<_> = cold.items.iter().map(|s| s.contact_id.as_str()).collect();
+        assert_eq!(ids, ["d", "e"]);
+
+        let query = ScoreQuery {
+            grade: Some("A".into()),
+            stage: Some("lead".into()),
+            ..Default::default()
+        };
+        let a = store.list_scores(&query).await.unwrap();
+        let ids: Vec<_> = a.items.iter().map(|s| s.contact_id.as_str()).collect();
+        assert_eq!(ids, ["c", "a", "b"]);
+
+        let query = ScoreQuery {
+            stage: Some("customer".into()),
+            ..Default::default()
+        };
+        assert!(store.list_scores(&query).await.unwrap().items.is_empty());
+
+        let query = ScoreQuery {
+            after: Some("not a cursor".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            store.list_scores(&query).await,
+            Err(StoreError::BadCursor(_))
+        ));
+    }
+
+    pub async fn list_scores_pages_without_overlap_or_gaps(store: &impl Store) {
+        // 250 scores with many ties, so the cursor must break them by id.
+        let mut expected = Vec::new();
+        for i in 0..250 {
+            let value = f64::from(i % 17) * 3.3;
+            let label = if i % 2 == 0 { "even" } else { "odd" };
+            let s = score(&format!("c{i:03}"), 1, value, Some(label));
+            store.save_score(&s).await.unwrap();
+            expected.push(s);
+        }
+        expected.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.contact_id.cmp(&b.contact_id))
+        });
+
+        for limit in [7, 50, 249, 250] {
+            let mut seen = Vec::new();
+            let mut after = None;
+            let mut pages = 0;
+            loop {
+                let page = store
+                    .list_scores(&ScoreQuery {
+                        limit,
+                        after: after.take(),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                pages += 1;
+                assert!(page.items.len() <= limit as usize);
+                seen.extend(page.items);
+                match page.next {
+                    Some(next) => {
+                        assert!(leadscore_store::cursor_is_valid(&next));
+                        after = Some(next);
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "limit {limit}");
+            assert_eq!(pages, 250usize.div_ceil(limit as usize), "limit {limit}");
+        }
+
+        // 0 means 50; more than 1000 is capped (all 250 fit).
+        let page = store.list_scores(&ScoreQuery::default()).await.unwrap();
+        assert_eq!(page.items.len(), 50);
+        let page = store
+            .list_scores(&ScoreQuery {
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((page.items.len(), page.next), (250, None));
+
+        // Filters and cursors together.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let query = ScoreQuery {
+                label: Some("odd".into()),
+                limit: 13,
+                after: after.take(),
+                ..Default::default()
+            };
+            let page = store.list_scores(&query).await.unwrap();
+            seen.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let odd: Vec<_> = expected
+            .into_iter()
+            .filter(|s| s.label.as_deref() == Some("odd"))
+            .collect();
+        assert_eq!(seen, odd);
+    }
+
+    pub async fn erase_removes_everything(store: &impl Store) {
+        store
+            .append(&[
+                anon("a-1", "anon", 1),
+                identify("id-1", "u1", "anon", 2),
+                track("t-1", "u1", 3),
+                anon("a-2", "anon", 4),
+                track("t-2", "u2", 5),
+                anon("x-1", "stranger", 6),
+            ])
+            .await
+            .unwrap();
+        store
+            .put_contact("u1", r#"{"email":"u1@example.com"}"#, 7)
+            .await
+            .unwrap();
+        store.save_score(&score("u1", 8, 40.0, None)).await.unwrap();
+        store.save_score(&score("u2", 8, 20.0, None)).await.unwrap();
+
+        assert!(store.erase_contact("u1").await.unwrap());
+        assert_eq!(store.contact("u1").await.unwrap(), None);
+        assert_eq!(store.score("u1").await.unwrap(), None);
+        assert!(store.score_history("u1").await.unwrap().is_empty());
+        assert!(store.history("u1").await.unwrap().is_empty());
+        assert_eq!(store.contact_ids().await.unwrap(), ["u2"]);
+        let page = store.list_scores(&ScoreQuery::default()).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+
+        // The anonymous messages are gone too: re-linking the id finds nothing, and
+        // their message ids are free again.
+        store
+            .append(&[identify("id-9", "u3", "anon", 1)])
+            .await
+            .unwrap();
+        assert_eq!(history_ids(store, "u3").await, ["id-9"]);
+        let again = store
+            .append(&[anon("a-1", "anon", 1), track("t-1", "u1", 3)])
+            .await
+            .unwrap();
+        assert_eq!(again.inserted, 2);
+
+        // Others are untouched.
+        assert_eq!(history_ids(store, "u2").await, ["t-2"]);
+        assert_eq!(
+            store.score("u2").await.unwrap(),
+            Some(score("u2", 8, 20.0, None))
+        );
+        assert!(!store.erase_contact("nobody").await.unwrap());
+    }
+
+    pub async fn keys_are_created_found_and_revoked(store: &impl Store) {
+        store.create_key(&key("k2", "hash-2", 20)).await.unwrap();
+        store.create_key(&key("k1", "hash-1", 10)).await.unwrap();
+        assert_eq!(
+            store.key_by_hash("hash-1").await.unwrap(),
+            Some(key("k1", "hash-1", 10))
+        );
+        assert_eq!(store.key_by_hash("nope").await.unwrap(), None);
+        // A hash is unique.
+        assert!(store.create_key(&key("k3", "hash-1", 30)).await.is_err());
+
+        assert!(store.revoke_key("k1", 50).await.unwrap());
+        assert!(!store.revoke_key("k1", 60).await.unwrap());
+        assert!(!store.revoke_key("missing", 60).await.unwrap());
+        assert_eq!(store.key_by_hash("hash-1").await.unwrap(), None);
+        let keys = store.keys().await.unwrap();
+        assert_eq!(
+            keys,
+            [
+                KeyRecord {
+                    revoked_at: Some(50),
+                    ..key("k1", "hash-1", 10)
+                },
+                key("k2", "hash-2", 20)
+            ]
+        );
+    }
+
+    /// Appends `events` in chunks of `size`; returns (inserted, duplicates).
+    async fn feed(store: &impl Store, events: &[NewEvent], size: usize) -> (u64, u64) {
+        let mut total = (0, 0);
+        for chunk in events.chunks(size) {
+            let appended = store.append(chunk).await.unwrap();
+            total.0 += appended.inserted;
+            total.1 += appended.duplicates;
+        }
+        total
+    }
+
+    /// `store` and `other` are two stores (two pools) on one database.
+    pub async fn concurrent_appends_store_each_message_once(
+        store: &impl Store,
+        other: &impl Store,
+    ) {
+        let events: Vec<_> = (0..300)
+            .map(|i| track(&format!("m{i}"), &format!("u{}", i % 7), i))
+            .collect();
+        let (a, b, c, d, e) = tokio::join!(
+            feed(store, &events, 10),
+            feed(other, &events, 9),
+            feed(store, &events, 23),
+            feed(other, &events, 300),
+            feed(store, &events, 7),
+        );
+        assert_eq!(a.0 + b.0 + c.0 + d.0 + e.0, 300);
+        assert_eq!(a.1 + b.1 + c.1 + d.1 + e.1, 4 * 300);
+        let mut seen = HashSet::new();
+        for u in 0..7 {
+            for e in store.history(&format!("u{u}")).await.unwrap() {
+                assert!(seen.insert(e.event.message_id.clone().unwrap()));
+            }
+        }
+        assert_eq!(seen.len(), 300);
+    }
+
+    /// Two stores append the same messages in opposite orders (a deadlock on
+    /// PostgreSQL, which the store retries): both calls succeed, each message is
+    /// stored once.
+    pub async fn appends_in_opposite_orders_both_succeed(store: &impl Store, other: &impl Store) {
+        let events: Vec<_> = (0..60)
+            .map(|i| track(&format!("m{i}"), &format!("u{}", i % 5), i))
+            .collect();
+        let reversed: Vec<_> = events.iter().rev().cloned().collect();
+        let (a, b) = tokio::join!(store.append(&events), other.append(&reversed));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.inserted + b.inserted, 60);
+        assert_eq!(a.duplicates + b.duplicates, 60);
+        let mut total = 0;
+        for u in 0..5 {
+            total += store.history(&format!("u{u}")).await.unwrap().len();
+        }
+        assert_eq!(total, 60);
+    }
+}
+
+/// One `#[tokio::test]` per suite function for a backend module that has
+/// `fresh() -> Fixture` (with `store`, `other().await` and `finish().await`).
+macro_rules! suite_tests {
+    (single: [$($name:ident),* $(,)?], pair: [$($pair:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = fresh().await;
+                crate::suite::$name(&fixture.store).await;
+                fixture.finish().await;
+            }
+        )*
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $pair() {
+                let fixture = fresh().await;
+                let other = fixture.other().await;
+                crate::suite::$pair(&fixture.store, &other).await;
+                other.close().await;
+                fixture.finish().await;
+            }
+        )*
+    };
+}
+
+/// Every suite function, for [`suite_tests!`].
+macro_rules! all_suite_tests {
+    () => {
+        suite_tests!(
+            single: [
+                migrating_twice_is_fine,
+                appends_are_deduplicated,
+                appended_contacts_are_those_whose_history_changed,
+                history_includes_linked_anonymous_messages,
+                the_earliest_link_wins,
+                messages_create_contacts,
+                put_contact_creates_and_replaces,
+                save_score_records_only_changes,
+                list_scores_sorts_and_filters,
+                list_scores_pages_without_overlap_or_gaps,
+                erase_removes_everything,
+                keys_are_created_found_and_revoked,
+            ],
+            pair: [
+                concurrent_appends_store_each_message_once,
+                appends_in_opposite_orders_both_succeed,
+            ]
+        );
+    };
+}
+
+mod sqlite {
+    //! The suite on a fresh SQLite file per test, plus what only a file can show.
+
+    use leadscore_store::{AnyStore, SqliteStore, Store, StoreError};
+
+    use super::*;
+
+    pub struct Fixture {
+        pub store: SqliteStore,
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn url(&self) -> String {
+            format!(
+                "sqlite://{}",
+                self.dir.path().join("leadscore.db").display()
+            )
+        }
+
+        /// A second store on the same file.
+        pub async fn other(&self) -> SqliteStore {
+            SqliteStore::open(&self.url()).await.unwrap()
+        }
+
+        pub async fn finish(self) {
+            self.store.close().await;
+        }
+    }
+
+    pub async fn fresh() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leadscore.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        Fixture { store, dir }
+    }
+
+    all_suite_tests!();
+
+    #[tokio::test]
+    async fn committed_data_survives_reopening() {
+        let fixture = fresh().await;
+        let appended = fixture
+            .store
+            .append(&[anon("a-1", "anon", 1), identify("id-1", "u1", "anon", 2)])
+            .await
+            .unwrap();
+        assert_eq!(appended.inserted, 2);
+        fixture
+            .store
+            .save_score(&score("u1", 3, 42.0, Some("warm")))
+            .await
+            .unwrap();
+        let url = fixture.url();
+        let Fixture { store, dir } = fixture;
+        drop(store);
+
+        let reopened = SqliteStore::open(&url).await.unwrap();
+        reopened.migrate().await.unwrap();
+        let history = reopened.history("u1").await.unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].event, anon("a-1", "anon", 1));
+        assert_eq!(
+            reopened.score("u1").await.unwrap(),
+            Some(score("u1", 3, 42.0, Some("warm")))
+        );
+        let again = reopened
+            .append(&[identify("id-1", "u1", "anon", 2)])
+            .await
+            .unwrap();
+        assert_eq!(again.duplicates, 1);
+        reopened.close().await;
+        drop(dir);
+    }
+
+    #[tokio::test]
+    async fn any_store_opens_sqlite_urls_and_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        for url in [
+            format!("sqlite://{}", path.display()),
+            format!("sqlite:{}", path.display()),
+            path.display().to_string(),
+        ] {
+            let store = AnyStore::open(&url).await.unwrap();
+            assert!(matches!(store, AnyStore::Sqlite(_)));
+            store.migrate().await.unwrap();
+            store.append(&[track("m1", "u1", 1)]).await.unwrap();
+            assert_eq!(store.history("u1").await.unwrap().len(), 1);
+            store.close().await;
+        }
+        assert!(path.exists());
+        let memory = AnyStore::open("sqlite::memory:").await.unwrap();
+        memory.migrate().await.unwrap();
+        memory.append(&[track("m1", "u1", 1)]).await.unwrap();
+        assert_eq!(memory.history("u1").await.unwrap().len(), 1);
+        for url in ["mysql://root@localhost/db", "", "sqlite://"] {
+            assert!(
+                matches!(AnyStore::open(url).await, Err(StoreError::BadUrl(_))),
+                "{url}"
+            );
+        }
+    }
+}
+
+mod postgres {
+    //! The suite on a fresh schema of the test database per test, so tests run in
+    //! parallel without seeing each other.
+
+    use std::str::FromStr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use leadscore_store::{AnyStore, PostgresStore, Store};
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+
+    fn base_url() -> String {
+        std::env::var("LEADSCORE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    pub struct Fixture {
+        pub store: PostgresStore,
+        schema: String,
+    }
+
+    fn options(schema: &str) -> PgConnectOptions {
+        PgConnectOptions::from_str(&base_url())
+            .unwrap()
+            .options([("search_path", schema)])
+    }
+
+    impl Fixture {
+        /// A second store (its own pool) on the same schema.
+        pub async fn other(&self) -> PostgresStore {
+            PostgresStore::connect_with(options(&self.schema), 4)
+                .await
+                .unwrap()
+        }
+
+        pub async fn finish(self) {
+            self.store.close().await;
+            // The schema is dropped by `Drop`, also when a test panics.
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let schema = self.schema.clone();
+            // A runtime of its own: `drop` cannot await, and may run while panicking.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let mut conn = PgConnectOptions::from_str(&base_url())
+                        .unwrap()
+                        .connect()
+                        .await
+                        .unwrap();
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                    conn.close().await.unwrap();
+                });
+            });
+            let _ = dropped.join();
+        }
+    }
+
+    pub async fn fresh() -> Fixture {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!(
+            "t_{}_{}_{}",
+            std::process::id(),
+            nanos % 1_000_000_000_000,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = PgConnectOptions::from_str(&base_url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let store = PostgresStore::connect_with(options(&schema), 4)
+            .await
+            .unwrap();
+        let fixture = Fixture { store, schema };
+        fixture.store.migrate().await.unwrap();
+        fixture
+    }
+
+    all_suite_tests!();
+
+    #[tokio::test]
+    async fn any_store_opens_postgres_urls() {
+        let store = AnyStore::open(&base_url()).await.unwrap();
+        assert!(matches!(store, AnyStore::Postgres(_)));
+        store.close().await;
+        let url = base_url().replacen("postgres://", "postgresql://", 1);
+        let store = AnyStore::open(&url).await.unwrap();
+        assert!(matches!(store, AnyStore::Postgres(_)));
+        store.close().await;
+    }
+}
