@@ -6,6 +6,7 @@
 //! file under `command/`. Exit codes are a contract (`docs/interfaces.md`): 0 success,
 //! 1 invalid input (the message names the file, line and field), 2 usage.
 
+mod batch;
 mod command;
 mod history;
 
@@ -36,6 +37,8 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// What a model (and a baseline) would have made of history, against outcomes.
+    Backtest(command::backtest::Args),
     /// Write realistic synthetic contacts, events and outcomes.
     Generate(command::generate::Args),
     /// Run the service: ingestion, REST API, metrics.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
             ModelCommand::Check { file } => command::model::check(&file),
             ModelCommand::Schema => command::model::schema(),
         },
+        Command::Backtest(args) => command::backtest::run(args),
         Command::Generate(args) => command::generate::run(args),
         Command::Serve(args) => command::serve::run(args),
         Command::Keys { command } => command::keys::run(command),

@@ -1,7 +1,9 @@
 //! End-to-end tests of the `leadscore` binary: real files in a temporary directory, the
 //! real executable, exit codes and output checked.
 
+mod backtest;
 mod generate;
 mod model;
 mod score;
+mod serve;
 mod support;

@@ -1,7 +1,8 @@
 //! Who is calling: keys from request headers, checked against the store.
 //!
 //! * Ingestion (`/v1/...`) uses HTTP Basic with the key as the user name and an empty
-//!   password, as Segment's SDKs send their write key. `write` and `admin` keys may
+//!   password, or, without an `Authorization` header, with the key in the body's
+//!   `writeKey` (what the current Segment SDKs send). `write` and `admin` keys may
 //!   ingest.
 //! * The REST API (`/api/v1/...`) uses `Authorization: Bearer <key>`. `read` keys may
 //!   read; only `admin` keys may change or erase. `write` keys are for ingestion only
@@ -14,6 +15,8 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+
+use leadscore_store::KeyRecord;
 
 use crate::error::{Error, Result};
 use crate::keys::{Role, hash_secret};
@@ -43,7 +46,13 @@ pub async fn ingest(state: &AppState, headers: &HeaderMap) -> Result<Role> {
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| Error::Unauthorized("malformed Basic credentials".into()))?;
     let user = decoded.split_once(':').map_or(decoded.as_str(), |(u, _)| u);
-    let role = lookup(state, user).await?;
+    ingest_key(state, user).await
+}
+
+/// The role of write key `secret` (from the body's `writeKey`, which the current
+/// Segment SDKs send instead of a header), if it may ingest.
+pub async fn ingest_key(state: &AppState, secret: &str) -> Result<Role> {
+    let (role, _) = lookup(state, secret).await?;
     match role {
         Role::Write | Role::Admin => Ok(role),
         Role::Read => Err(Error::Forbidden(
@@ -54,6 +63,16 @@ pub async fn ingest(state: &AppState, headers: &HeaderMap) -> Result<Role> {
 
 /// The role of the key in the `Authorization: Bearer` header, if it grants `access`.
 pub async fn api(state: &AppState, headers: &HeaderMap, access: Access) -> Result<Role> {
+    Ok(api_key(state, headers, access).await?.0)
+}
+
+/// The role and record of the key in the `Authorization: Bearer` header, if it grants
+/// `access` (for routes that record who did something).
+pub async fn api_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+) -> Result<(Role, KeyRecord)> {
     let header = authorization(headers)?;
     let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -61,8 +80,8 @@ pub async fn api(state: &AppState, headers: &HeaderMap, access: Access) -> Resul
             "the API takes `Authorization: Bearer <key>`".into(),
         ));
     }
-    let role = lookup(state, rest.trim()).await?;
-    match (role, access) {
+    let (role, record) = lookup(state, rest.trim()).await?;
+    let role = match (role, access) {
         (Role::Admin, _) | (Role::Read, Access::Read) => Ok(role),
         (Role::Write, _) => Err(Error::Forbidden(
             "write keys are for ingestion only; use a read or admin key for the API".into(),
@@ -70,7 +89,8 @@ pub async fn api(state: &AppState, headers: &HeaderMap, access: Access) -> Resul
         (Role::Read, Access::Admin) => Err(Error::Forbidden(
             "a read key cannot change anything; use an admin key".into(),
         )),
-    }
+    }?;
+    Ok((role, record))
 }
 
 fn authorization(headers: &HeaderMap) -> Result<&str> {
@@ -80,7 +100,7 @@ fn authorization(headers: &HeaderMap) -> Result<&str> {
         .ok_or_else(|| Error::Unauthorized("missing `Authorization` header".into()))
 }
 
-async fn lookup(state: &AppState, secret: &str) -> Result<Role> {
+async fn lookup(state: &AppState, secret: &str) -> Result<(Role, KeyRecord)> {
     use leadscore_store::Store as _;
     if secret.is_empty() {
         return Err(Error::Unauthorized("empty key".into()));
@@ -90,8 +110,9 @@ async fn lookup(state: &AppState, secret: &str) -> Result<Role> {
         .key_by_hash(&hash_secret(secret))
         .await?
         .ok_or_else(|| Error::Unauthorized("unknown or revoked key".into()))?;
-    Role::parse(&record.role).ok_or_else(|| {
+    let role = Role::parse(&record.role).ok_or_else(|| {
         tracing::warn!(key = %record.id, role = %record.role, "key with an unknown role");
         Error::Forbidden("this key has no role this server knows".into())
-    })
+    })?;
+    Ok((role, record))
 }

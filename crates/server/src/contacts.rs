@@ -102,6 +102,10 @@ async fn score(
         })?),
         None => None,
     };
+    if as_of.is_none() {
+        // Stored scores include every acknowledged message once rescoring caught up.
+        state.committer.settled().await;
+    }
     if as_of.is_none()
         && let Some(stored) = state.store.score(&id).await?
     {
@@ -130,6 +134,7 @@ async fn score_history(
 ) -> Result<Response> {
     auth::api(&state, &headers, Access::Read).await?;
     check_id(&id)?;
+    state.committer.settled().await;
     let history = state.store.score_history(&id).await?;
     if history.is_empty() && state.store.contact(&id).await?.is_none() {
         return Err(unknown(&id));
@@ -197,6 +202,7 @@ async fn list(
             Some("cursor"),
         ));
     }
+    state.committer.settled().await;
     let page = state
         .store
         .list_scores(&ScoreQuery {

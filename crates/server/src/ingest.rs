@@ -2,11 +2,14 @@
 //! and `POST /v1/batch`.
 //!
 //! Existing tracking SDKs (analytics-node, analytics-python, RudderStack) point at these
-//! routes unchanged: HTTP Basic with the write key as the user name, one message per
-//! route or `{"batch":[...]}`. Each message is validated with the same parser the batch
-//! CLI uses, appended to the log in one transaction, and only when the store says it
-//! is durable do we answer `200 {"success":true}`. The contacts whose history changed
-//! are then rescored before the answer, so a read after a `200` sees the new score.
+//! routes unchanged: HTTP Basic with the write key as the user name (or, as the current
+//! official SDKs do, `writeKey` in the body), one message per route or
+//! `{"batch":[...]}`. Each message is validated with the same parser the batch
+//! CLI uses, handed to the group committer (`commit`), which appends the messages of
+//! all requests waiting in one transaction; only when the store says that group is
+//! durable do we answer `200 {"success":true}`. The contacts whose history changed are
+//! then rescored in the background; the API's reads of stored scores wait for it, so a
+//! read after a `200` sees the new score.
 //!
 //! In a batch, bad messages are rejected and the good ones stored: the answer is then
 //! `400` with `"rejected":[{"index","message","field"}]`, so a client knows exactly
@@ -23,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use leadscore_engine::Millis;
 use leadscore_formats::{MessageKind, format_timestamp, parse_message};
-use leadscore_store::{NewEvent, Store as _};
+use leadscore_store::NewEvent;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -78,17 +81,15 @@ async fn single(
     body: Body,
     kind: MessageKind,
 ) -> Result<Response> {
-    auth::ingest(&state, &headers).await?;
-    let value = json_body(body, state.config.max_body_bytes)?;
+    let value = authorize(&state, &headers, body).await?;
     let event = prepare(value, Some(kind), scoring::now())?;
-    store_and_score(&state, &[event]).await?;
+    store_and_score(&state, vec![event]).await?;
     Ok(success())
 }
 
 /// `{"batch":[...]}`: every good message is stored, the bad ones are listed.
 async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
-    auth::ingest(&state, &headers).await?;
-    let value = json_body(body, state.config.max_body_bytes)?;
+    let value = authorize(&state, &headers, body).await?;
     let Value::Object(mut envelope) = value else {
         return Err(Error::bad_request(
             "expected a JSON object `{\"batch\":[...]}`",
@@ -127,8 +128,9 @@ async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
             }
         }
     }
-    if !events.is_empty() {
-        store_and_score(&state, &events).await?;
+    let stored = events.len();
+    if stored > 0 {
+        store_and_score(&state, events).await?;
     }
     if rejected.is_empty() {
         return Ok(success());
@@ -137,8 +139,8 @@ async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
         format!(
             "{} of {} messages rejected (listed in `rejected`); the {} others were stored",
             rejected.len(),
-            rejected.len() + events.len(),
-            events.len()
+            rejected.len() + stored,
+            stored
         ),
         Some("batch"),
     );
@@ -173,6 +175,34 @@ struct BatchFailure {
 
 fn success() -> Response {
     Json(serde_json::json!({ "success": true })).into_response()
+}
+
+/// Check the caller's write key and read the body as JSON. The key is the HTTP Basic
+/// user; without an `Authorization` header, the body's `writeKey` (which the current
+/// Segment SDKs send, and which is then removed from the message). With neither, 401
+/// before the body is looked at further.
+async fn authorize(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Value> {
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        auth::ingest(state, headers).await?;
+        return json_body(body, state.config.max_body_bytes);
+    }
+    let mut value = match json_body(body, state.config.max_body_bytes) {
+        Ok(value) => value,
+        // No key anywhere: the caller is told that first.
+        Err(error) => return Err(auth::ingest(state, headers).await.err().unwrap_or(error)),
+    };
+    let key = match &mut value {
+        Value::Object(map) => match map.remove("writeKey") {
+            Some(Value::String(key)) => Some(key),
+            _ => None,
+        },
+        _ => None,
+    };
+    match key {
+        Some(key) => auth::ingest_key(state, &key).await?,
+        None => auth::ingest(state, headers).await?,
+    };
+    Ok(value)
 }
 
 /// The body as JSON, with 413 for a body over the limit and 400 for anything else.
@@ -270,14 +300,8 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// Append durably, count, and rescore every contact whose history changed.
-async fn store_and_score(state: &AppState, events: &[NewEvent]) -> Result<()> {
-    let appended = state.store.append(events).await?;
-    state
-        .metrics
-        .ingested(appended.inserted, appended.duplicates);
-    for id in &appended.contacts {
-        scoring::rescore(state, id).await?;
-    }
-    Ok(())
+/// Append durably through the group committer (which counts them and rescores every
+/// contact whose history changed once they are acknowledged).
+async fn store_and_score(state: &AppState, events: Vec<NewEvent>) -> Result<()> {
+    state.committer.submit(state, events).await
 }

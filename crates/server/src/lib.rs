@@ -6,7 +6,13 @@
 //! * [`state`]: [`AppState`], the cheap-to-clone handle every handler gets (store,
 //!   engine, configuration, metrics).
 //! * `ingest`: `POST /v1/identify|track|page|batch`, HTTP Basic with a write key.
+//! * `commit`: the group committer between ingestion and the store, and the
+//!   rescoring after each commit.
 //! * `contacts`: `/api/v1/contacts...`, `Authorization: Bearer` with a read or admin key.
+//! * `adjustments`: `/api/v1/contacts/{id}/adjustments`, manual points with a reason.
+//! * [`models`]: `/api/v1/models...`: upload, list, diff, activate (with background
+//!   rescoring).
+//! * [`tick`]: the background tick that keeps stored scores current as time passes.
 //! * `ops`: `/healthz`, `/metrics`, `/api/v1/openapi.json`.
 //! * `scoring`: how a contact's score is computed from its stored history.
 //! * `auth`: keys, roles and how a request proves it holds one.
@@ -23,15 +29,19 @@
 
 #![deny(missing_docs)]
 
+mod adjustments;
 mod auth;
+mod commit;
 mod contacts;
 pub mod error;
 mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod models;
 mod ops;
 mod scoring;
 pub mod state;
+pub mod tick;
 
 use std::future::Future;
 
@@ -47,6 +57,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(ingest::router(&state))
         .merge(contacts::router())
+        .merge(adjustments::router())
+        .merge(models::router())
         .merge(ops::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -70,7 +82,21 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let committer = state.committer.clone();
+    // Background work stops with the server: the tick when its guard drops, an
+    // activation's rescoring explicitly (the tick catches up what it left).
+    let tick = state
+        .config
+        .tick
+        .map(|period| tick::spawn(state.clone(), period));
+    let rescoring = state.rescoring.clone();
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // Every request in flight has been answered; commit anything still queued and
+    // finish rescoring before returning.
+    drop(tick);
+    rescoring.stop();
+    committer.shutdown().await;
+    served
 }

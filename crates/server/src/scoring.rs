@@ -10,9 +10,11 @@
 
 use std::collections::HashMap;
 
-use leadscore_engine::{Attributes, Event, Identify, Millis, ScoreResult, Value};
+use leadscore_engine::{
+    Adjustment, Attributes, Engine, Event, Identify, Millis, ScoreResult, Value,
+};
 use leadscore_formats::{MessageKind, ResultJson, parse_message};
-use leadscore_store::{Store as _, StoredEvent, StoredScore};
+use leadscore_store::{Store as _, StoredAdjustment, StoredEvent, StoredScore};
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -40,13 +42,35 @@ pub async fn compute(state: &AppState, id: &str, now: Millis) -> Result<Option<S
         None => Attributes::new(),
     };
     let (events, identifies) = inputs(id, &history, now);
-    Ok(Some(state.engine.score(
+    let engine = state.engine();
+    let adjustments = adjustments(&engine, &state.store.adjustments(id).await?);
+    Ok(Some(engine.score(
         attributes,
         &events,
         &identifies,
-        &[],
+        &adjustments,
         now,
     )))
+}
+
+/// The engine's adjustments from the stored ones: a group is looked up by name in the
+/// model scoring them (a group the model no longer has counts without a group).
+fn adjustments(engine: &Engine, stored: &[StoredAdjustment]) -> Vec<Adjustment> {
+    let groups = &engine.model().groups;
+    stored
+        .iter()
+        .map(|s| Adjustment {
+            at: s.adjustment.at,
+            points: s.adjustment.points,
+            group: s
+                .adjustment
+                .group
+                .as_deref()
+                .and_then(|name| groups.iter().position(|g| g.name == name)),
+            author: s.adjustment.author.clone(),
+            reason: s.adjustment.reason.clone(),
+        })
+        .collect()
 }
 
 /// Compute `id`'s score now and store it (current score and history).

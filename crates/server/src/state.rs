@@ -1,6 +1,7 @@
 //! [`AppState`]: what every handler shares, cheap to clone (a few `Arc`s).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use leadscore_engine::Engine;
 use leadscore_store::AnyStore;
@@ -17,6 +18,9 @@ pub struct Config {
     pub max_batch: usize,
     /// Most results in one page of `GET /api/v1/contacts` (`limit` above: 400).
     pub max_page: u32,
+    /// How often the background tick rescores contacts whose stored score is older
+    /// than this (decay, `within` windows, absence rules); `None`: no tick.
+    pub tick: Option<Duration>,
 }
 
 impl Default for Config {
@@ -25,6 +29,7 @@ impl Default for Config {
             max_body_bytes: 512 * 1024,
             max_batch: 500,
             max_page: 500,
+            tick: None,
         }
     }
 }
@@ -35,8 +40,12 @@ pub struct AppState {
     /// Where events, contacts, scores and keys live; the only source of truth, so
     /// several servers can share one PostgreSQL.
     pub store: Arc<AnyStore>,
-    /// The active model, compiled; scoring is pure and needs no lock.
-    pub engine: Arc<Engine>,
+    /// The active model, compiled, and its stored version (`None`: not from the
+    /// store). Swapped whole on activation; a request takes the `Arc` once and scores
+    /// with it, lock-free.
+    active: Arc<RwLock<ActiveModel>>,
+    /// Progress of the background rescoring after an activation (`models`).
+    pub(crate) rescoring: Arc<crate::models::Rescoring>,
     /// Limits.
     pub config: Arc<Config>,
     /// Counters for `/metrics` (per process).
@@ -45,6 +54,8 @@ pub struct AppState {
     /// at once could save the older reading last. A stripe of locks (by contact id)
     /// orders them within this process.
     pub(crate) rescore_locks: Arc<[tokio::sync::Mutex<()>]>,
+    /// Ingestion's group committer and the rescoring behind it (`commit`).
+    pub(crate) committer: Arc<crate::commit::Committer>,
 }
 
 /// Number of rescoring lock stripes: enough that unrelated contacts rarely wait.
@@ -55,13 +66,39 @@ impl AppState {
     pub fn new(store: AnyStore, engine: Engine, config: Config) -> Self {
         Self {
             store: Arc::new(store),
-            engine: Arc::new(engine),
+            active: Arc::new(RwLock::new(ActiveModel {
+                version: None,
+                engine: Arc::new(engine),
+            })),
+            rescoring: Arc::default(),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             rescore_locks: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            committer: Arc::default(),
         }
+    }
+
+    /// The engine of the active model (requests score with the one they took).
+    pub fn engine(&self) -> Arc<Engine> {
+        let active = self.active.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&active.engine)
+    }
+
+    /// The stored version of the active model; `None` when it did not come from the
+    /// store.
+    pub fn active_version(&self) -> Option<i64> {
+        self.active
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .version
+    }
+
+    /// Score with `engine` (stored as `version`) from now on.
+    pub fn set_engine(&self, engine: Arc<Engine>, version: Option<i64>) {
+        let mut active = self.active.write().unwrap_or_else(|e| e.into_inner());
+        *active = ActiveModel { version, engine };
     }
 
     /// The rescoring lock of contact `id`.
@@ -72,4 +109,10 @@ impl AppState {
         let index = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0);
         &self.rescore_locks[index]
     }
+}
+
+/// The model requests score with.
+struct ActiveModel {
+    version: Option<i64>,
+    engine: Arc<Engine>,
 }

@@ -70,10 +70,29 @@ impl Server {
 
     /// Start a server on `store` (already migrated).
     pub async fn start_on(store: AnyStore, dir: tempfile::TempDir) -> Server {
+        Self::start_with(store, dir, engine(), Config::default()).await
+    }
+
+    /// Start a server on a fresh SQLite file scoring with `engine` under `config`.
+    pub async fn start_configured(engine: Engine, config: Config) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = AnyStore::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        Self::start_with(store, dir, engine, config).await
+    }
+
+    /// Start a server on `store` (already migrated) scoring with `engine` under `config`.
+    pub async fn start_with(
+        store: AnyStore,
+        dir: tempfile::TempDir,
+        engine: Engine,
+        config: Config,
+    ) -> Server {
         let write = create_key(&store, Role::Write).await;
         let read = create_key(&store, Role::Read).await;
         let admin = create_key(&store, Role::Admin).await;
-        let state = AppState::new(store, engine(), Config::default());
+        let state = AppState::new(store, engine, config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();

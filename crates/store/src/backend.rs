@@ -129,6 +129,31 @@ pub(crate) const EVENT_COLUMNS: &str =
 /// Columns of `scores` and `score_history`, in decoding order.
 pub(crate) const SCORE_COLUMNS: &str = "contact_id, as_of, score, label, grade, stage, result";
 
+/// Columns of `adjustments`, in decoding order.
+pub(crate) const ADJUSTMENT_COLUMNS: &str =
+    "id, contact_id, points, reason, author, group_name, at";
+
+/// Columns of `models`, in decoding order.
+pub(crate) const MODEL_COLUMNS: &str = "version, name, text, created_at, activated_at, active";
+
+/// Members of a result that time alone moves (decay, the instant): left out of the
+/// comparison that decides whether a saved score enters the history.
+const MOVED_BY_TIME: [&str; 5] = ["as_of", "raw", "engagement", "groups", "explain"];
+
+/// What [`crate::Store::save_score`] compares: the result JSON without
+/// [`MOVED_BY_TIME`]; a text that is not a JSON object, whole.
+pub(crate) fn fingerprint(result: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(result) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            for key in MOVED_BY_TIME {
+                map.remove(key);
+            }
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => result.to_owned(),
+    }
+}
+
 /// Columns of `keys`, in decoding order.
 pub(crate) const KEY_COLUMNS: &str = "id, name, role, hash, created_at, revoked_at";
 
@@ -147,12 +172,13 @@ macro_rules! impl_store {
 
             use super::*;
             use crate::backend::{
-                backoff, INSERT_CHUNK, decode_cursor, encode_cursor, page_limit, EVENT_COLUMNS, KEY_COLUMNS,
-                MAX_ATTEMPTS, SCORE_COLUMNS,
+                backoff, INSERT_CHUNK, decode_cursor, encode_cursor, fingerprint, page_limit,
+                ADJUSTMENT_COLUMNS, EVENT_COLUMNS, KEY_COLUMNS, MAX_ATTEMPTS, MODEL_COLUMNS,
+                SCORE_COLUMNS,
             };
             use crate::{
-                Appended, Contact, KeyRecord, Millis, NewEvent, Result, ScorePage, ScoreQuery,
-                Store, StoredEvent, StoredScore,
+                Appended, Contact, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
+                Result, ScorePage, ScoreQuery, Store, StoredAdjustment, StoredEvent, StoredScore,
             };
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -181,6 +207,31 @@ macro_rules! impl_store {
                     grade: row.try_get(4)?,
                     stage: row.try_get(5)?,
                     result: row.try_get(6)?,
+                })
+            }
+
+            fn adjustment_from_row(row: &DbRow) -> Result<StoredAdjustment, sqlx::Error> {
+                Ok(StoredAdjustment {
+                    id: row.try_get(0)?,
+                    adjustment: NewAdjustment {
+                        contact_id: row.try_get(1)?,
+                        points: row.try_get(2)?,
+                        reason: row.try_get(3)?,
+                        author: row.try_get(4)?,
+                        group: row.try_get(5)?,
+                        at: row.try_get(6)?,
+                    },
+                })
+            }
+
+            fn model_from_row(row: &DbRow) -> Result<ModelRecord, sqlx::Error> {
+                Ok(ModelRecord {
+                    version: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    text: row.try_get(2)?,
+                    created_at: row.try_get(3)?,
+                    activated_at: row.try_get(4)?,
+                    active: row.try_get(5)?,
                 })
             }
 
@@ -345,16 +396,19 @@ macro_rules! impl_store {
 
                 /// One attempt at [`Store::save_score`].
                 async fn save_score_once(&self, score: &StoredScore) -> Result<(), sqlx::Error> {
+                    let print = fingerprint(&score.result);
                     let mut tx = self.begin_write().await?;
-                    // Changes a row only when the result differs (or is new); only then
-                    // does the history grow. Atomic on both backends.
+                    // Changes a row only when the fingerprint differs (or the row is
+                    // new); only then does the history grow. Atomic on both backends.
                     let changed = sqlx::query(
-                        "INSERT INTO scores (contact_id, as_of, score, label, grade, stage, result) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                        "INSERT INTO scores \
+                         (contact_id, as_of, score, label, grade, stage, result, fingerprint) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                          ON CONFLICT (contact_id) DO UPDATE SET as_of = excluded.as_of, \
                          score = excluded.score, label = excluded.label, grade = excluded.grade, \
-                         stage = excluded.stage, result = excluded.result \
-                         WHERE scores.result <> excluded.result",
+                         stage = excluded.stage, result = excluded.result, \
+                         fingerprint = excluded.fingerprint \
+                         WHERE scores.fingerprint <> excluded.fingerprint",
                     )
                     .bind(&score.contact_id)
                     .bind(score.as_of)
@@ -363,6 +417,7 @@ macro_rules! impl_store {
                     .bind(&score.grade)
                     .bind(&score.stage)
                     .bind(&score.result)
+                    .bind(&print)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -381,9 +436,62 @@ macro_rules! impl_store {
                         .bind(&score.result)
                         .execute(&mut *tx)
                         .await?;
+                    } else {
+                        // Same in substance: the current score still moves on in time
+                        // (decayed points, `as_of`), without a history entry.
+                        sqlx::query(
+                            "UPDATE scores SET as_of = $2, score = $3, result = $4 \
+                             WHERE contact_id = $1",
+                        )
+                        .bind(&score.contact_id)
+                        .bind(score.as_of)
+                        .bind(score.score)
+                        .bind(&score.result)
+                        .execute(&mut *tx)
+                        .await?;
                     }
                     tx.commit().await?;
                     Ok(())
+                }
+
+                /// One attempt at [`Store::activate_model`].
+                async fn activate_model_once(&self, version: i64, now: Millis) -> Result<bool, sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("UPDATE models SET active = FALSE WHERE active = TRUE AND version <> $1")
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await?;
+                    let found = sqlx::query(
+                        "UPDATE models SET active = TRUE, activated_at = $2 WHERE version = $1",
+                    )
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if found == 0 {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                /// One attempt at [`Store::add_model`].
+                async fn add_model_once(&self, name: &str, text: &str, now: Millis) -> Result<i64, sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    let version: i64 = sqlx::query_scalar(
+                        "INSERT INTO models (version, name, text, created_at, activated_at, active) \
+                         SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3, NULL, FALSE FROM models \
+                         RETURNING version",
+                    )
+                    .bind(name)
+                    .bind(text)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(version)
                 }
 
                 /// One attempt at [`Store::erase_contact`].
@@ -396,6 +504,7 @@ macro_rules! impl_store {
                         "DELETE FROM events WHERE user_id = $1",
                         "DELETE FROM links WHERE user_id = $1",
                         "DELETE FROM score_history WHERE contact_id = $1",
+                        "DELETE FROM adjustments WHERE contact_id = $1",
                         "DELETE FROM scores WHERE contact_id = $1",
                         "DELETE FROM contacts WHERE id = $1",
                     ] {
@@ -533,6 +642,68 @@ macro_rules! impl_store {
                     Ok(sqlx::query_scalar("SELECT id FROM contacts ORDER BY id")
                         .fetch_all(self.reader())
                         .await?)
+                }
+
+                async fn stale_scores(&self, before: Millis, limit: u32) -> Result<Vec<String>> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT contact_id FROM scores WHERE as_of < $1 \
+                         ORDER BY as_of, contact_id LIMIT $2",
+                    )
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await?)
+                }
+
+                async fn add_adjustment(&self, adjustment: &NewAdjustment) -> Result<StoredAdjustment> {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO adjustments (contact_id, points, reason, author, group_name, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    )
+                    .bind(&adjustment.contact_id)
+                    .bind(adjustment.points)
+                    .bind(&adjustment.reason)
+                    .bind(&adjustment.author)
+                    .bind(&adjustment.group)
+                    .bind(adjustment.at)
+                    .fetch_one(self.writer())
+                    .await?;
+                    Ok(StoredAdjustment { id, adjustment: adjustment.clone() })
+                }
+
+                async fn adjustments(&self, contact_id: &str) -> Result<Vec<StoredAdjustment>> {
+                    let sql = format!(
+                        "SELECT {ADJUSTMENT_COLUMNS} FROM adjustments WHERE contact_id = $1 \
+                         ORDER BY at, id"
+                    );
+                    let rows = sqlx::query(&sql).bind(contact_id).fetch_all(self.reader()).await?;
+                    Ok(rows.iter().map(adjustment_from_row).collect::<Result<_, _>>()?)
+                }
+
+                async fn add_model(&self, name: &str, text: &str, now: Millis) -> Result<i64> {
+                    retry(|| self.add_model_once(name, text, now)).await
+                }
+
+                async fn models(&self) -> Result<Vec<ModelRecord>> {
+                    let sql = format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY version");
+                    let rows = sqlx::query(&sql).fetch_all(self.reader()).await?;
+                    Ok(rows.iter().map(model_from_row).collect::<Result<_, _>>()?)
+                }
+
+                async fn model(&self, version: i64) -> Result<Option<ModelRecord>> {
+                    let sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = $1");
+                    let row = sqlx::query(&sql).bind(version).fetch_optional(self.reader()).await?;
+                    Ok(row.as_ref().map(model_from_row).transpose()?)
+                }
+
+                async fn active_model(&self) -> Result<Option<ModelRecord>> {
+                    let sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE active = TRUE");
+                    let row = sqlx::query(&sql).fetch_optional(self.reader()).await?;
+                    Ok(row.as_ref().map(model_from_row).transpose()?)
+                }
+
+                async fn activate_model(&self, version: i64, now: Millis) -> Result<bool> {
+                    retry(|| self.activate_model_once(version, now)).await
                 }
 
                 async fn erase_contact(&self, id: &str) -> Result<bool> {

@@ -4,7 +4,8 @@
 //! * PostgreSQL (`postgres://user@host/db`): shared by several servers.
 //!
 //! Events are an append-only log; contacts, current scores and score history are
-//! derived from it and can be rebuilt. Every write method commits before it returns:
+//! derived from it and can be rebuilt. Manual adjustments (append-only) and model
+//! versions (one active) live beside it. Every write method commits before it returns:
 //! when it says `Ok`, the data survives a crash (the server answers `200` only then).
 //!
 //! Both backends pass one shared test suite (`tests/`), run against a real SQLite file
@@ -177,6 +178,49 @@ pub struct KeyRecord {
     pub revoked_at: Option<Millis>,
 }
 
+/// A manual adjustment to store: points a person gave a contact, with a reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAdjustment {
+    /// The contact.
+    pub contact_id: String,
+    /// Points (may be negative).
+    pub points: f64,
+    /// Why (never empty: the API checks).
+    pub reason: String,
+    /// Who: the name (or id) of the API key that made it.
+    pub author: String,
+    /// The score group it counts in, by name; `None`: no group.
+    pub group: Option<String>,
+    /// When it was made; it counts from then on.
+    pub at: Millis,
+}
+
+/// A stored manual adjustment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAdjustment {
+    /// Its id (increasing in insertion order).
+    pub id: i64,
+    /// The adjustment as added.
+    pub adjustment: NewAdjustment,
+}
+
+/// A stored model version (only valid models are stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRecord {
+    /// Version number: 1, 2, ... in upload order.
+    pub version: i64,
+    /// The model's `name`.
+    pub name: String,
+    /// The TOML text as uploaded.
+    pub text: String,
+    /// When it was stored.
+    pub created_at: Millis,
+    /// When it was last activated; `None`: never.
+    pub activated_at: Option<Millis>,
+    /// Whether it is the active model (exactly one is, once any was activated).
+    pub active: bool,
+}
+
 /// Everything leadscore keeps. Implemented by [`sqlite::SqliteStore`] and
 /// [`postgres::PostgresStore`]; [`AnyStore`] picks one from a URL.
 pub trait Store: Send + Sync + 'static {
@@ -204,8 +248,13 @@ pub trait Store: Send + Sync + 'static {
     /// A contact, if known (from the API, an import, or any message naming it).
     fn contact(&self, id: &str) -> impl Future<Output = Result<Option<Contact>>> + Send;
 
-    /// Store a contact's current score and add it to its history (unless it equals
-    /// the current one, so that a tick that changed nothing adds nothing).
+    /// Store a contact's current score (always: its `as_of` moves on) and add it to its
+    /// history only when it changed: when the result differs from the current one in
+    /// more than what time alone moves (`as_of`, `raw`, `engagement`, `groups`,
+    /// `explain`), i.e. in the reported score, fit, manual points, grade, label, stage,
+    /// disqualification, owner or route. A result that is not a JSON object is
+    /// compared whole. So a tick that only decayed points below a whole point adds no
+    /// history.
     fn save_score(&self, score: &StoredScore) -> impl Future<Output = Result<()>> + Send;
 
     /// A contact's current score.
@@ -223,8 +272,54 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of every known contact (for rescoring), in id order.
     fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
 
-    /// Erase a contact: its record, scores, history, its messages and those of the
-    /// anonymous ids linked to it. Returns whether anything was there.
+    /// Contacts whose current score is as of an instant before `before`, oldest first,
+    /// at most `limit` (for the background tick).
+    fn stale_scores(
+        &self,
+        before: Millis,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Add a manual adjustment; returns it with its id. Adjustments are never changed
+    /// or deleted, except by [`Store::erase_contact`].
+    fn add_adjustment(
+        &self,
+        adjustment: &NewAdjustment,
+    ) -> impl Future<Output = Result<StoredAdjustment>> + Send;
+
+    /// A contact's adjustments, in the order they were made (`at`, then id).
+    fn adjustments(
+        &self,
+        contact_id: &str,
+    ) -> impl Future<Output = Result<Vec<StoredAdjustment>>> + Send;
+
+    /// Store a (valid) model as the next version, not active; returns the version.
+    fn add_model(
+        &self,
+        name: &str,
+        text: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Every stored model, by version.
+    fn models(&self) -> impl Future<Output = Result<Vec<ModelRecord>>> + Send;
+
+    /// One model version, if stored.
+    fn model(&self, version: i64) -> impl Future<Output = Result<Option<ModelRecord>>> + Send;
+
+    /// The active model, if any was activated.
+    fn active_model(&self) -> impl Future<Output = Result<Option<ModelRecord>>> + Send;
+
+    /// Make `version` the active model, in one transaction with deactivating the
+    /// previous one; returns whether the version exists.
+    fn activate_model(
+        &self,
+        version: i64,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Erase a contact: its record, scores, history, adjustments, its messages and
+    /// those of the anonymous ids linked to it. Returns whether anything was there.
     fn erase_contact(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
 
     /// Store a new key.
@@ -300,6 +395,14 @@ delegate! {
     score_history(contact_id: &str) -> Vec<StoredScore>;
     list_scores(query: &ScoreQuery) -> ScorePage;
     contact_ids() -> Vec<String>;
+    stale_scores(before: Millis, limit: u32) -> Vec<String>;
+    add_adjustment(adjustment: &NewAdjustment) -> StoredAdjustment;
+    adjustments(contact_id: &str) -> Vec<StoredAdjustment>;
+    add_model(name: &str, text: &str, now: Millis) -> i64;
+    models() -> Vec<ModelRecord>;
+    model(version: i64) -> Option<ModelRecord>;
+    active_model() -> Option<ModelRecord>;
+    activate_model(version: i64, now: Millis) -> bool;
     erase_contact(id: &str) -> bool;
     create_key(key: &KeyRecord) -> ();
     key_by_hash(hash: &str) -> Option<KeyRecord>;

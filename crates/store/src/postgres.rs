@@ -3,7 +3,8 @@
 //! Every write is one transaction whose outcome rests on constraints (unique message
 //! ids, conditional upserts), so servers appending concurrently never store a message
 //! twice. A transaction that loses a deadlock or serialization race (SQLSTATE
-//! `40P01`, `40001`) is retried a few times. A commit is durable when it returns
+//! `40P01`, `40001`) or a computed-key race (`23505`) is retried a few times. A
+//! commit is durable when it returns
 //! (PostgreSQL's default `synchronous_commit = on`).
 
 use std::str::FromStr;
@@ -69,10 +70,15 @@ impl PostgresStore {
     }
 
     /// Deadlocks and serialization failures: the transaction was rolled back whole
-    /// and can run again.
+    /// and can run again. So can a unique violation (`23505`): the retried
+    /// transactions insert with `ON CONFLICT` except where a race can collide on a key
+    /// they compute (two servers adding model version N+1, or activating two versions
+    /// at once); run again, they see the winner's row.
     fn retryable(e: &sqlx::Error) -> bool {
         match e {
-            sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40P01" | "40001")),
+            sqlx::Error::Database(db) => {
+                matches!(db.code().as_deref(), Some("40P01" | "40001" | "23505"))
+            }
             _ => false,
         }
     }

@@ -2,7 +2,7 @@
 //! and a fresh PostgreSQL schema (`postgres://postgres@127.0.0.1:5432/test`, or
 //! `LEADSCORE_TEST_POSTGRES`), so both backends keep one contract.
 
-use leadscore_store::{KeyRecord, NewEvent, StoredScore};
+use leadscore_store::{KeyRecord, NewAdjustment, NewEvent, StoredScore};
 
 /// A message with the fields the store looks at.
 fn event(
@@ -263,17 +263,135 @@ mod suite {
         store.save_score(&first).await.unwrap();
         let second = score("c1", 2, 60.5, Some("warm"));
         store.save_score(&second).await.unwrap();
-        // Same result, later instant: a tick that changed nothing adds nothing.
-        store
-            .save_score(&StoredScore {
-                as_of: 3,
-                ..second.clone()
-            })
+        // Same result, later instant: a tick that changed nothing adds nothing to the
+        // history, but the current score moves on to the later instant.
+        let later = StoredScore {
+            as_of: 3,
+            ..second.clone()
+        };
+        store.save_score(&later).await.unwrap();
+        assert_eq!(store.score("c1").await.unwrap(), Some(later));
+        assert_eq!(
+            store.score_history("c1").await.unwrap(),
+            [first, second.clone()]
+        );
+        assert!(store.score_history("c2").await.unwrap().is_empty());
+    }
+
+    /// A result as the server writes it, with the parts time alone moves.
+    fn timed(as_of: i64, score: i64, raw: f64, label: &str) -> StoredScore {
+        StoredScore {
+            contact_id: "c1".to_owned(),
+            as_of,
+            score: raw,
+            label: Some(label.to_owned()),
+            grade: None,
+            stage: None,
+            result: format!(
+                r#"{{"contact_id":"c1","as_of":"{as_of}","score":{score},"raw":{raw},"engagement":{raw},"label":"{label}","groups":{{"g":{raw}}},"explain":[{{"rule":"r","points":{raw}}}]}}"#
+            ),
+        }
+    }
+
+    pub async fn history_ignores_what_only_time_moves(store: &impl Store) {
+        let first = timed(1, 50, 50.4, "warm");
+        store.save_score(&first).await.unwrap();
+        // Decayed points and a later instant, same reported score: no history entry,
+        // but the current score is the newer one (lists sort by it).
+        let decayed = timed(2, 50, 50.1, "warm");
+        store.save_score(&decayed).await.unwrap();
+        assert_eq!(store.score("c1").await.unwrap(), Some(decayed));
+        assert_eq!(
+            store.score_history("c1").await.unwrap(),
+            std::slice::from_ref(&first)
+        );
+        // The reported score changes: a history entry.
+        let lower = timed(3, 49, 49.4, "warm");
+        store.save_score(&lower).await.unwrap();
+        // So does the label, even at the same score.
+        let cold = timed(4, 49, 49.3, "cold");
+        store.save_score(&cold).await.unwrap();
+        assert_eq!(
+            store.score_history("c1").await.unwrap(),
+            [first, lower, cold.clone()]
+        );
+        assert_eq!(store.score("c1").await.unwrap(), Some(cold));
+    }
+
+    pub async fn stale_scores_are_the_oldest_first(store: &impl Store) {
+        for (id, as_of) in [("a", 30), ("b", 10), ("c", 20), ("d", 40)] {
+            store
+                .save_score(&score(id, as_of, 1.0, None))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.stale_scores(35, 10).await.unwrap(), ["b", "c", "a"]);
+        assert_eq!(store.stale_scores(35, 2).await.unwrap(), ["b", "c"]);
+        assert!(store.stale_scores(10, 10).await.unwrap().is_empty());
+        // Saving again (even unchanged) makes it current.
+        store.save_score(&score("b", 50, 1.0, None)).await.unwrap();
+        assert_eq!(store.stale_scores(35, 10).await.unwrap(), ["c", "a"]);
+    }
+
+    fn adjustment(contact: &str, points: f64, at: i64, group: Option<&str>) -> NewAdjustment {
+        NewAdjustment {
+            contact_id: contact.to_owned(),
+            points,
+            reason: format!("reason {points}"),
+            author: "alice".to_owned(),
+            group: group.map(str::to_owned),
+            at,
+        }
+    }
+
+    pub async fn adjustments_are_appended_and_listed_in_time_order(store: &impl Store) {
+        assert!(store.adjustments("c1").await.unwrap().is_empty());
+        let a = store
+            .add_adjustment(&adjustment("c1", 10.0, 5, None))
             .await
             .unwrap();
-        assert_eq!(store.score("c1").await.unwrap(), Some(second.clone()));
-        assert_eq!(store.score_history("c1").await.unwrap(), [first, second]);
-        assert!(store.score_history("c2").await.unwrap().is_empty());
+        let b = store
+            .add_adjustment(&adjustment("c1", -2.5, 3, Some("product-interest")))
+            .await
+            .unwrap();
+        store
+            .add_adjustment(&adjustment("c2", 1.0, 1, None))
+            .await
+            .unwrap();
+        assert!(b.id > a.id);
+        assert_eq!(a.adjustment, adjustment("c1", 10.0, 5, None));
+        assert_eq!(store.adjustments("c1").await.unwrap(), [b, a]);
+        assert_eq!(store.adjustments("c2").await.unwrap().len(), 1);
+    }
+
+    pub async fn models_are_versioned_and_one_is_active(store: &impl Store) {
+        assert!(store.models().await.unwrap().is_empty());
+        assert_eq!(store.active_model().await.unwrap(), None);
+        assert_eq!(store.add_model("m", "version = 1", 10).await.unwrap(), 1);
+        assert_eq!(store.add_model("m", "version = 2", 20).await.unwrap(), 2);
+        assert_eq!(store.active_model().await.unwrap(), None);
+        assert!(!store.activate_model(3, 25).await.unwrap());
+        assert!(store.activate_model(2, 30).await.unwrap());
+        let active = store.active_model().await.unwrap().unwrap();
+        assert_eq!(
+            (active.version, active.activated_at, active.text.as_str()),
+            (2, Some(30), "version = 2")
+        );
+        // A rollback is activating an older version; exactly one stays active.
+        assert!(store.activate_model(1, 40).await.unwrap());
+        // Activating the active one again is fine.
+        assert!(store.activate_model(1, 45).await.unwrap());
+        let models = store.models().await.unwrap();
+        let states: Vec<_> = models
+            .iter()
+            .map(|m| (m.version, m.active, m.activated_at))
+            .collect();
+        assert_eq!(states, [(1, true, Some(45)), (2, false, Some(30))]);
+        assert_eq!(store.model(2).await.unwrap().unwrap().created_at, 20);
+        assert_eq!(store.model(9).await.unwrap(), None);
+        // A failed activation changes nothing.
+        assert!(!store.activate_model(9, 50).await.unwrap());
+        assert_eq!(store.active_model().await.unwrap().unwrap().version, 1);
     }
 
     pub async fn list_scores_sorts_and_filters(store: &impl Store) {
@@ -426,12 +544,22 @@ mod suite {
             .unwrap();
         store.save_score(&score("u1", 8, 40.0, None)).await.unwrap();
         store.save_score(&score("u2", 8, 20.0, None)).await.unwrap();
+        store
+            .add_adjustment(&adjustment("u1", 5.0, 8, None))
+            .await
+            .unwrap();
+        store
+            .add_adjustment(&adjustment("u2", 5.0, 8, None))
+            .await
+            .unwrap();
 
         assert!(store.erase_contact("u1").await.unwrap());
         assert_eq!(store.contact("u1").await.unwrap(), None);
         assert_eq!(store.score("u1").await.unwrap(), None);
         assert!(store.score_history("u1").await.unwrap().is_empty());
         assert!(store.history("u1").await.unwrap().is_empty());
+        assert!(store.adjustments("u1").await.unwrap().is_empty());
+        assert_eq!(store.adjustments("u2").await.unwrap().len(), 1);
         assert_eq!(store.contact_ids().await.unwrap(), ["u2"]);
         let page = store.list_scores(&ScoreQuery::default()).await.unwrap();
         assert_eq!(page.items.len(), 1);
@@ -581,6 +709,10 @@ macro_rules! all_suite_tests {
                 messages_create_contacts,
                 put_contact_creates_and_replaces,
                 save_score_records_only_changes,
+                history_ignores_what_only_time_moves,
+                stale_scores_are_the_oldest_first,
+                adjustments_are_appended_and_listed_in_time_order,
+                models_are_versioned_and_one_is_active,
                 list_scores_sorts_and_filters,
                 list_scores_pages_without_overlap_or_gaps,
                 erase_removes_everything,

@@ -1,5 +1,6 @@
 //! One module per verb of the `leadscore` command.
 
+pub mod backtest;
 pub mod generate;
 pub mod keys;
 pub mod model;

@@ -13,20 +13,14 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use leadscore_engine::{Attributes, Engine, Millis, ScoreResult};
-use leadscore_formats::{ContactsReader, CsvWriter, JsonlWriter, parse_timestamp};
-use rayon::prelude::*;
+use leadscore_engine::{Engine, Millis, ScoreResult};
+use leadscore_formats::{CsvWriter, JsonlWriter, parse_timestamp};
 
 use crate::Outcome;
+use crate::batch::{PRINT_LIMIT, Problems, each_contact, peak_memory, progress_bar};
 use crate::history::History;
-
-/// Contacts scored per parallel batch.
-const BATCH: usize = 8192;
-/// Malformed lines printed one by one before only counting the rest.
-const PRINT_LIMIT: u64 = 1000;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,25 +79,6 @@ impl<W: Write> Writer<W> {
     }
 }
 
-/// Counts malformed input and prints it, or stops under `--strict`.
-struct Problems {
-    strict: bool,
-    count: u64,
-}
-
-impl Problems {
-    fn report(&mut self, message: &dyn std::fmt::Display, bar: &ProgressBar) -> Result<()> {
-        if self.strict {
-            bail!("{message}");
-        }
-        self.count += 1;
-        if self.count <= PRINT_LIMIT {
-            bar.suspend(|| eprintln!("{message}"));
-        }
-        Ok(())
-    }
-}
-
 /// Run `leadscore score`.
 pub fn run(args: Args) -> Result<Outcome> {
     let as_of = match &args.as_of {
@@ -118,6 +93,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut problems = Problems {
         strict: args.strict,
         count: 0,
+        print: true,
     };
 
     let started = std::time::Instant::now();
@@ -150,58 +126,18 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
 
     let bar = progress_bar(history.keys().len() as u64, "contacts");
-    let mut scored = vec![false; history.keys().len()];
-    let mut written = 0u64;
-
-    // Pass 2a: the contacts CSV, in file order.
-    let reader = ContactsReader::open(&args.contacts)?;
-    let mut rows: Vec<(String, Attributes, Option<u32>)> = Vec::with_capacity(BATCH);
-    // The reader announces a repeated id with a warning just before the row.
-    let mut skip_next = false;
-    for row in reader {
-        match row {
-            Ok(row) => {
-                if std::mem::take(&mut skip_next) {
-                    continue;
-                }
-                let contact = history.contact(&row.id);
-                if let Some(c) = contact {
-                    scored[c as usize] = true;
-                }
-                rows.push((row.id, row.attributes, contact));
-                if rows.len() == BATCH {
-                    written += score_batch(&engine, &history, &mut rows, as_of, &mut writer)?;
-                    bar.set_position(written);
-                }
-            }
-            Err(error) if error.is_warning() => {
-                skip_next = true;
-                bar.suspend(|| eprintln!("{error}: the first row counts, this one is skipped"));
-            }
-            Err(error) if error.is_fatal() => bail!("{error}"),
-            Err(error) => problems.report(&error, &bar)?,
-        }
-    }
-    // Pass 2b: contacts known only from events (anonymous ids merge into their
-    // contact once linked; unlinked anonymous visitors are not contacts).
-    let mut anonymous_unlinked = 0u64;
-    for (index, key) in history.keys().iter().enumerate() {
-        if key.anonymous {
-            if !history.is_linked(index as u32) {
-                anonymous_unlinked += 1;
-            }
-            continue;
-        }
-        if scored[index] {
-            continue;
-        }
-        rows.push((key.id.to_string(), Attributes::new(), Some(index as u32)));
-        if rows.len() == BATCH {
-            written += score_batch(&engine, &history, &mut rows, as_of, &mut writer)?;
-            bar.set_position(written);
-        }
-    }
-    written += score_batch(&engine, &history, &mut rows, as_of, &mut writer)?;
+    let visited = each_contact(
+        &args.contacts,
+        &history,
+        &mut problems,
+        &bar,
+        |_, attributes, contact| {
+            let (events, identifies) = history.contact_history(contact);
+            engine.score_classified(attributes, events, identifies, &[], as_of)
+        },
+        |id, result| writer.write(id, as_of, &result).context("writing results"),
+    )?;
+    let (written, anonymous_unlinked) = (visited.contacts, visited.anonymous_unlinked);
     writer.finish().context("writing results")?;
     bar.finish_and_clear();
 
@@ -238,54 +174,4 @@ pub fn run(args: Args) -> Result<Outcome> {
         eprintln!("{summary}");
     }
     Ok(Outcome::Success)
-}
-
-/// Score a batch of contacts on every core, then write the results in batch order.
-fn score_batch<W: Write>(
-    engine: &Engine,
-    history: &History,
-    rows: &mut Vec<(String, Attributes, Option<u32>)>,
-    as_of: Millis,
-    writer: &mut Writer<W>,
-) -> Result<u64> {
-    let results: Vec<(String, ScoreResult)> = rows
-        .par_drain(..)
-        .map(|(id, attributes, contact)| {
-            let (events, identifies) = history.contact_history(contact);
-            let result = engine.score_classified(attributes, events, identifies, &[], as_of);
-            (id, result)
-        })
-        .collect();
-    for (id, result) in &results {
-        writer.write(id, as_of, result).context("writing results")?;
-    }
-    Ok(results.len() as u64)
-}
-
-/// A progress bar on stderr; indicatif draws nothing when stderr is not a terminal.
-fn progress_bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    let template = if what == "events" {
-        "{spinner} reading events {bar:40} {bytes}/{total_bytes} ({eta})"
-    } else {
-        "{spinner} scoring contacts {bar:40} {pos}/{len} ({eta})"
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// The process's peak resident memory so far, as Linux reports it (for
-/// `LEADSCORE_TIMINGS`); empty elsewhere.
-fn peak_memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
-        })
-        .unwrap_or_default()
 }

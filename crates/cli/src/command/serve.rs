@@ -4,11 +4,16 @@
 //! check the model, open and migrate the store, bind, and hand everything to
 //! `leadscore_server::run` until Ctrl-C or SIGTERM. An invalid model stops here with
 //! the same located diagnostics as `leadscore model check` (exit 1).
+//!
+//! The model: with `--model FILE`, a file whose text differs from the store's active
+//! model is stored as a new version and activated (every contact is then rescored in
+//! the background); without it, the store's active model is used (none: exit 1).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use leadscore_engine::Engine;
+use leadscore_model::CompiledModel;
 use leadscore_server::{AppState, Config};
 use leadscore_store::{AnyStore, Store as _};
 
@@ -20,9 +25,14 @@ pub struct Args {
     /// Database URL: `sqlite://PATH` (embedded, the default) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "LEADSCORE_DB", default_value = "sqlite://leadscore.db")]
     db: String,
-    /// The scoring model (TOML).
+    /// The scoring model (TOML); when it differs from the store's active model it is
+    /// stored as a new version and activated. Default: the store's active model.
     #[arg(long, env = "LEADSCORE_MODEL")]
-    model: PathBuf,
+    model: Option<PathBuf>,
+    /// Seconds between background rescorings of scores older than this (decay, time
+    /// windows); 0 disables the tick.
+    #[arg(long, env = "LEADSCORE_TICK", default_value_t = 60)]
+    tick: u64,
     /// Address to listen on.
     #[arg(long, env = "LEADSCORE_LISTEN", default_value = "127.0.0.1:8088")]
     listen: String,
@@ -30,19 +40,61 @@ pub struct Args {
 
 /// Run the service until Ctrl-C or SIGTERM.
 pub fn run(args: Args) -> Result<Outcome> {
-    let Some(model) = super::model::load(&args.model)? else {
-        return Ok(Outcome::Invalid);
+    let file = match &args.model {
+        Some(path) => {
+            let Some(model) = super::model::load(path)? else {
+                return Ok(Outcome::Invalid);
+            };
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read the model", path.display()))?;
+            Some((model, text))
+        }
+        None => None,
     };
     init_logging();
-    let engine = Engine::new(model);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args, engine))
+    runtime.block_on(serve(args, file))
 }
 
-async fn serve(args: Args, engine: Engine) -> Result<Outcome> {
+/// The model to serve: the file's (stored and activated when it differs from the
+/// active one; `true` when so) or the store's active one.
+async fn choose_model(
+    store: &AnyStore,
+    file: Option<(CompiledModel, String)>,
+) -> Result<Option<(Engine, i64, bool)>> {
+    let active = store
+        .active_model()
+        .await
+        .context("cannot read the active model")?;
+    match (file, active) {
+        (Some((model, text)), Some(active)) if active.text == text => {
+            Ok(Some((Engine::new(model), active.version, false)))
+        }
+        (Some((model, text)), _) => {
+            let version = store
+                .add_model(&model.name, &text, now())
+                .await
+                .context("cannot store the model")?;
+            store
+                .activate_model(version, now())
+                .await
+                .context("cannot activate the model")?;
+            Ok(Some((Engine::new(model), version, true)))
+        }
+        (None, Some(active)) => {
+            let engine = leadscore_server::models::engine_of(&active).map_err(|e| {
+                anyhow::anyhow!("the active model (version {}): {e}", active.version)
+            })?;
+            Ok(Some((engine, active.version, false)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+async fn serve(args: Args, file: Option<(CompiledModel, String)>) -> Result<Outcome> {
     let db = redact(&args.db);
     let store = AnyStore::open(&args.db)
         .await
@@ -51,6 +103,12 @@ async fn serve(args: Args, engine: Engine) -> Result<Outcome> {
         .migrate()
         .await
         .with_context(|| format!("cannot migrate the database `{db}`"))?;
+    let Some((engine, version, changed)) = choose_model(&store, file).await? else {
+        eprintln!(
+            "leadscore serve: no model: pass --model FILE (the store has no active model yet)"
+        );
+        return Ok(Outcome::Invalid);
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on `{}`", args.listen))?;
@@ -60,16 +118,40 @@ async fn serve(args: Args, engine: Engine) -> Result<Outcome> {
     tracing::info!(
         %address,
         db = %db,
-        model = %args.model.display(),
+        model_version = version,
         "leadscore listening on http://{address}"
     );
-    let state = AppState::new(store.clone(), engine, Config::default());
+    let config = Config {
+        tick: (args.tick > 0).then(|| std::time::Duration::from_secs(args.tick)),
+        ..Config::default()
+    };
+    let state = AppState::new(store.clone(), engine, config);
+    let engine = state.engine();
+    if changed {
+        tracing::info!(
+            version,
+            "new model version stored and activated; rescoring every contact"
+        );
+        leadscore_server::models::start_rescoring(&state, engine, version)
+            .await
+            .context("cannot start rescoring")?;
+    } else {
+        state.set_engine(engine, Some(version));
+    }
     leadscore_server::run(listener, state, shutdown_signal())
         .await
         .context("the server failed")?;
     store.close().await;
     tracing::info!("stopped");
     Ok(Outcome::Success)
+}
+
+/// Milliseconds since the epoch.
+fn now() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Structured logs on stderr; `RUST_LOG` overrides the default (`info`).

@@ -1,0 +1,273 @@
+//! `leadscore backtest`: what a model (and a baseline) would have made of history.
+//!
+//! Every contact with an outcome is scored as of one millisecond before that outcome,
+//! so that nothing that happened later can explain it (no leakage); contacts without
+//! an outcome are scored as of `--as-of` (default: the latest outcome) and count as not
+//! converted. A contact is qualified when it reached the model's second stage (its
+//! MQL) or later, or, with `--threshold N`, when its score is at least N. The figures
+//! come from `leadscore-learn`.
+//!
+//! Each model classifies events its own way, so the events file is read once per
+//! model.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use leadscore_engine::{Engine, Millis};
+use leadscore_formats::{OutcomesReader, parse_timestamp};
+use leadscore_learn::{Evaluation, Observation, evaluate};
+
+use crate::Outcome;
+use crate::batch::{Problems, each_contact, progress_bar};
+use crate::history::History;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables for people.
+    Table,
+    /// One JSON object with both evaluations.
+    Json,
+}
+
+/// `leadscore backtest` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The candidate model.
+    #[arg(long)]
+    model: PathBuf,
+    /// The model to compare with (usually the one in production).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Contacts CSV.
+    #[arg(long)]
+    contacts: PathBuf,
+    /// Events JSONL.
+    #[arg(long)]
+    events: PathBuf,
+    /// Outcomes CSV (`id,outcome,at`).
+    #[arg(long)]
+    outcomes: PathBuf,
+    /// Qualify contacts by score >= N instead of by the model's second stage.
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Score contacts without an outcome as of this instant (default: latest outcome).
+    #[arg(long, value_name = "RFC3339")]
+    as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Stop at the first malformed line or row.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// A contact's outcome: when, and whether it is a conversion.
+type Outcomes = HashMap<String, (Millis, bool)>;
+
+/// Run `leadscore backtest`.
+pub fn run(args: Args) -> Result<Outcome> {
+    let mut problems = Problems {
+        strict: args.strict,
+        count: 0,
+        print: true,
+    };
+    let outcomes = read_outcomes(&args.outcomes, &mut problems)?;
+    let as_of = match &args.as_of {
+        Some(text) => parse_timestamp(text)
+            .with_context(|| format!("--as-of: `{text}` is not an RFC 3339 timestamp"))?,
+        None => match outcomes.values().map(|(at, _)| *at).max() {
+            Some(latest) => latest,
+            None => bail!(
+                "{}: no outcomes: nothing to test against",
+                args.outcomes.display()
+            ),
+        },
+    };
+    let mut results = Vec::new();
+    for (i, path) in std::iter::once(&args.model)
+        .chain(args.baseline.as_ref())
+        .enumerate()
+    {
+        let Some(model) = super::model::load(path)? else {
+            return Ok(Outcome::Invalid);
+        };
+        let engine = Engine::new(model);
+        // The second reading of the same files reports nothing new: count quietly.
+        let mut quiet = Problems {
+            strict: args.strict,
+            count: 0,
+            print: false,
+        };
+        let report = if i == 0 { &mut problems } else { &mut quiet };
+        let evaluation = backtest(&engine, &args, &outcomes, as_of, report)?;
+        results.push((path.display().to_string(), evaluation));
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        Format::Json => {
+            let models: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(name, e)| serde_json::json!({ "model": name, "evaluation": e }))
+                .collect();
+            writeln!(out, "{}", serde_json::json!({ "models": models }))?;
+        }
+        Format::Table => print_tables(&mut out, &results, args.threshold)?,
+    }
+    if problems.count > 0 {
+        eprintln!("leadscore: {} malformed lines/rows skipped", problems.count);
+    }
+    Ok(Outcome::Success)
+}
+
+fn read_outcomes(path: &Path, problems: &mut Problems) -> Result<Outcomes> {
+    let bar = indicatif::ProgressBar::hidden();
+    let mut outcomes = Outcomes::new();
+    for row in OutcomesReader::open(path)? {
+        match row {
+            // The first outcome of a contact is the one its history led to.
+            Ok(row) => {
+                let entry = outcomes
+                    .entry(row.id)
+                    .or_insert((row.at, row.outcome.is_positive()));
+                if row.at < entry.0 {
+                    *entry = (row.at, row.outcome.is_positive());
+                }
+            }
+            Err(error) if error.is_fatal() => bail!("{error}"),
+            Err(error) => problems.report(&error, &bar)?,
+        }
+    }
+    Ok(outcomes)
+}
+
+fn backtest(
+    engine: &Engine,
+    args: &Args,
+    outcomes: &Outcomes,
+    as_of: Millis,
+    problems: &mut Problems,
+) -> Result<Evaluation> {
+    let bar = progress_bar(crate::history::file_size(&args.events)?, "events");
+    // Links between anonymous ids and contacts count up to the latest instant any
+    // contact is scored at; each contact's events and traits still stop at its own.
+    let latest = outcomes
+        .values()
+        .map(|(at, _)| *at)
+        .max()
+        .unwrap_or(as_of)
+        .max(as_of);
+    let history = History::read(
+        &args.events,
+        engine,
+        latest,
+        |error| problems.report(error, &bar),
+        |bytes| bar.inc(bytes),
+    )?;
+    bar.finish_and_clear();
+    let bar = progress_bar(history.keys().len() as u64, "contacts");
+    let mut observations = Vec::new();
+    each_contact(
+        &args.contacts,
+        &history,
+        problems,
+        &bar,
+        |id, attributes, contact| {
+            let (now, converted) = match outcomes.get(id) {
+                Some(&(at, converted)) => (at - 1, converted),
+                None => (as_of, false),
+            };
+            let (events, identifies) = history.contact_history(contact);
+            let result = engine.score_classified(attributes, events, identifies, &[], now);
+            let qualified = match args.threshold {
+                Some(threshold) => result.clamped >= threshold,
+                None => engine
+                    .model()
+                    .stages
+                    .iter()
+                    .position(|s| Some(&s.id) == result.stage.as_ref())
+                    .is_some_and(|i| i >= 1),
+            };
+            Observation {
+                score: result.clamped,
+                qualified,
+                converted,
+            }
+        },
+        |_, observation| {
+            observations.push(observation);
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(evaluate(&observations))
+}
+
+/// One row of the comparison table: how to print a figure of an evaluation.
+type Figure = dyn Fn(&Evaluation) -> String;
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |x| format!("{:.1}%", x * 100.0))
+}
+
+fn print_tables(
+    out: &mut impl Write,
+    results: &[(String, Evaluation)],
+    threshold: Option<f64>,
+) -> Result<()> {
+    let qualified = match threshold {
+        Some(t) => format!("qualified (score >= {t})"),
+        None => "qualified (MQL stage or later)".to_owned(),
+    };
+    write!(out, "{:<32}", "")?;
+    for (name, _) in results {
+        write!(out, "{name:>24}")?;
+    }
+    writeln!(out)?;
+    let rows: [(&str, &Figure); 9] = [
+        ("contacts", &|e| e.contacts.to_string()),
+        ("converters", &|e| e.converters.to_string()),
+        (&qualified, &|e| e.qualified.to_string()),
+        ("precision of qualification", &|e| percent(e.precision)),
+        ("recall of qualification", &|e| percent(e.recall)),
+        ("converters in top 10%", &|e| percent(e.top10_capture)),
+        ("converters in top 20%", &|e| percent(e.top20_capture)),
+        ("ROC AUC", &|e| {
+            e.auc.map_or_else(|| "-".to_owned(), |a| format!("{a:.3}"))
+        }),
+        ("qualified converters", &|e| {
+            e.qualified_converters.to_string()
+        }),
+    ];
+    for (label, value) in rows {
+        write!(out, "{label:<32}")?;
+        for (_, e) in results {
+            write!(out, "{:>24}", value(e))?;
+        }
+        writeln!(out)?;
+    }
+    for (name, e) in results {
+        writeln!(out, "\ncalibration of {name} (score deciles, lowest first)")?;
+        writeln!(
+            out,
+            "{:>12} {:>12} {:>10} {:>10} {:>10}",
+            "from", "to", "contacts", "converted", "rate"
+        )?;
+        for band in &e.calibration {
+            writeln!(
+                out,
+                "{:>12.1} {:>12.1} {:>10} {:>10} {:>9.1}%",
+                band.from,
+                band.to,
+                band.contacts,
+                band.converters,
+                band.rate * 100.0
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! `leadscore backtest`.
+
+use crate::support::{generated, leadscore, s, stderr, stdout};
+
+const NOTHING: &str = "version = 1\nname = \"nothing\"\n[[fit]]\nid = \"anyone\"\nwhen = { field = \"email\", exists = true }\npoints = 0\n";
+
+fn backtest(dir: &std::path::Path, events: &str, extra: &[&str]) -> serde_json::Value {
+    let baseline = dir.join("nothing.toml");
+    std::fs::write(&baseline, NOTHING).expect("write");
+    let (contacts, events, outcomes) = (
+        dir.join("contacts.csv"),
+        dir.join(events),
+        dir.join("outcomes.csv"),
+    );
+    let mut args = vec![
+        "backtest",
+        "--model",
+        "examples/b2b.toml",
+        "--baseline",
+        s(&baseline),
+        "--contacts",
+        s(&contacts),
+        "--events",
+        s(&events),
+        "--outcomes",
+        s(&outcomes),
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = leadscore(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("JSON")
+}
+
+#[test]
+fn example_model_ranks_converters_better_than_a_model_without_points() {
+    let dir = generated("backtest-auc", 2000, 21);
+    let report = backtest(&dir, "events.jsonl", &["--threshold", "60"]);
+    let auc = |i: usize| {
+        report["models"][i]["evaluation"]["auc"]
+            .as_f64()
+            .expect("auc")
+    };
+    assert!(auc(0) > 0.65, "example model AUC {}", auc(0));
+    assert_eq!(auc(1), 0.5);
+    let e = &report["models"][0]["evaluation"];
+    assert!(e["converters"].as_u64() > Some(0));
+    assert_eq!(e["calibration"].as_array().map(Vec::len), Some(10));
+}
+
+#[test]
+fn events_after_an_outcome_never_change_the_backtest() {
+    let dir = generated("backtest-leak", 800, 22);
+    let before = backtest(&dir, "events.jsonl", &[]);
+    // After each outcome, the contact requests a demo and visits pricing: a model that
+    // looked at them would suddenly predict every outcome perfectly.
+    let outcomes = std::fs::read_to_string(dir.join("outcomes.csv")).expect("outcomes");
+    let mut events = std::fs::read_to_string(dir.join("events.jsonl")).expect("events");
+    for (i, row) in outcomes.lines().skip(1).enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        let (id, at) = (cells[0], cells[2]);
+        events.push_str(&format!(
+            "{{\"type\":\"track\",\"event\":\"Demo Requested\",\"userId\":\"{id}\",\"messageId\":\"leak-{i}\",\"timestamp\":\"{at}\"}}\n"
+        ));
+    }
+    std::fs::write(dir.join("leaky.jsonl"), events).expect("write");
+    let after = backtest(&dir, "leaky.jsonl", &[]);
+    assert_eq!(before, after);
+}
