@@ -39,6 +39,8 @@ enum Command {
     },
     /// What a model (and a baseline) would have made of history, against outcomes.
     Backtest(command::backtest::Args),
+    /// Which scores, labels, stages and rules preceded a sale: tables, JSON, SVG charts.
+    Report(command::report::Args),
     /// Write realistic synthetic contacts, events and outcomes.
     Generate(command::generate::Args),
     /// Run the service: ingestion, REST API, metrics.
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
             ModelCommand::Schema => command::model::schema(),
         },
         Command::Backtest(args) => command::backtest::run(args),
+        Command::Report(args) => command::report::run(args),
         Command::Generate(args) => command::generate::run(args),
         Command::Serve(args) => command::serve::run(args),
         Command::Keys { command } => command::keys::run(command),

@@ -4,6 +4,7 @@
 mod backtest;
 mod generate;
 mod model;
+mod report;
 mod score;
 mod serve;
 mod support;

@@ -30,6 +30,8 @@
 
 #![deny(missing_docs)]
 
+pub mod report;
+
 use serde::Serialize;
 
 /// One contact, as the model saw it just before its outcome.

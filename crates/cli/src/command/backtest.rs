@@ -66,7 +66,7 @@ pub struct Args {
 }
 
 /// A contact's outcome: when, and whether it is a conversion.
-type Outcomes = HashMap<String, (Millis, bool)>;
+pub(super) type Outcomes = HashMap<String, (Millis, bool)>;
 
 /// Run `leadscore backtest`.
 pub fn run(args: Args) -> Result<Outcome> {
@@ -124,7 +124,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn read_outcomes(path: &Path, problems: &mut Problems) -> Result<Outcomes> {
+pub(super) fn read_outcomes(path: &Path, problems: &mut Problems) -> Result<Outcomes> {
     let bar = indicatif::ProgressBar::hidden();
     let mut outcomes = Outcomes::new();
     for row in OutcomesReader::open(path)? {

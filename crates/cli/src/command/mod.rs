@@ -4,5 +4,6 @@ pub mod backtest;
 pub mod generate;
 pub mod keys;
 pub mod model;
+pub mod report;
 pub mod score;
 pub mod serve;

@@ -1,0 +1,494 @@
+//! `leadscore report`: which scores, labels, grades, stages and rules preceded a sale.
+//!
+//! Contacts are scored exactly as `leadscore backtest` scores them: one millisecond
+//! before their outcome when they have one (no leakage from later events), else as of
+//! `--as-of` (default: the latest outcome) as not converted. A rule fired for a contact
+//! when its explanation line counted at least one occurrence. The arithmetic lives in
+//! `leadscore_learn::report`; this file reads the files, prints tables or JSON and, with
+//! `--charts DIR`, writes four hand-written SVG bar charts.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use leadscore_engine::{Engine, LineKind};
+use leadscore_formats::parse_timestamp;
+use leadscore_learn::report::{Group, Hit, Report, Rules, Scored, report};
+use leadscore_model::compiled::EngagementSource;
+
+use super::backtest::read_outcomes;
+use crate::Outcome;
+use crate::batch::{Problems, each_contact, progress_bar};
+use crate::history::History;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables for people.
+    Table,
+    /// One JSON object.
+    Json,
+}
+
+/// `leadscore report` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The model.
+    #[arg(long)]
+    model: PathBuf,
+    /// Contacts CSV.
+    #[arg(long)]
+    contacts: PathBuf,
+    /// Events JSONL.
+    #[arg(long)]
+    events: PathBuf,
+    /// Outcomes CSV (`id,outcome,at`).
+    #[arg(long)]
+    outcomes: PathBuf,
+    /// Score contacts without an outcome as of this instant (default: latest outcome).
+    #[arg(long, value_name = "RFC3339")]
+    as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Also write SVG charts into this directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    charts: Option<PathBuf>,
+    /// Stop at the first malformed line or row.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// Run `leadscore report`.
+pub fn run(args: Args) -> Result<Outcome> {
+    let mut problems = Problems {
+        strict: args.strict,
+        count: 0,
+        print: true,
+    };
+    let outcomes = read_outcomes(&args.outcomes, &mut problems)?;
+    let latest_outcome = outcomes.values().map(|(at, _)| *at).max();
+    let as_of = match &args.as_of {
+        Some(text) => parse_timestamp(text)
+            .with_context(|| format!("--as-of: `{text}` is not an RFC 3339 timestamp"))?,
+        None => match latest_outcome {
+            Some(latest) => latest,
+            None => bail!(
+                "{}: no outcomes: nothing to report against",
+                args.outcomes.display()
+            ),
+        },
+    };
+    let Some(model) = super::model::load(&args.model)? else {
+        return Ok(Outcome::Invalid);
+    };
+    let engine = Engine::new(model);
+    let rules = rules_of(&engine);
+    let index: HashMap<&str, usize> = rules
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+
+    let bar = progress_bar(crate::history::file_size(&args.events)?, "events");
+    // As in backtest: links count up to the latest instant any contact is scored at.
+    let latest = latest_outcome.unwrap_or(as_of).max(as_of);
+    let history = History::read(
+        &args.events,
+        &engine,
+        latest,
+        |error| problems.report(error, &bar),
+        |bytes| bar.inc(bytes),
+    )?;
+    bar.finish_and_clear();
+    let bar = progress_bar(history.keys().len() as u64, "contacts");
+    let stages = &engine.model().stages;
+    let mut seen = Vec::new();
+    each_contact(
+        &args.contacts,
+        &history,
+        &mut problems,
+        &bar,
+        |id, attributes, contact| {
+            let (now, converted) = match outcomes.get(id) {
+                Some(&(at, converted)) => (at - 1, converted),
+                None => (as_of, false),
+            };
+            let (events, identifies) = history.contact_history(contact);
+            let result = engine.score_classified(attributes, events, identifies, &[], now);
+            let mut hits = vec![Hit::default(); index.len()];
+            for line in &result.explain {
+                if !matches!(
+                    line.kind,
+                    LineKind::Fit | LineKind::Engagement | LineKind::Absence
+                ) {
+                    continue;
+                }
+                if let Some(&i) = index.get(line.rule.as_str()) {
+                    hits[i].fired |= line.count > 0;
+                    hits[i].points += line.points;
+                }
+            }
+            Scored {
+                score: result.clamped,
+                converted,
+                stage: stages
+                    .iter()
+                    .position(|s| Some(&s.id) == result.stage.as_ref()),
+                label: result.label,
+                grade: result.grade,
+                hits,
+            }
+        },
+        |_, scored| {
+            seen.push(scored);
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+    let report = report(&rules, &seen);
+
+    if let Some(dir) = &args.charts {
+        write_charts(dir, &report)?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+        Format::Table => print_tables(&mut out, &report)?,
+    }
+    if problems.count > 0 {
+        eprintln!("leadscore: {} malformed lines/rows skipped", problems.count);
+    }
+    Ok(Outcome::Success)
+}
+
+/// Rule ids and kinds, label, grade and stage names of the engine's model.
+fn rules_of(engine: &Engine) -> Rules {
+    let model = engine.model();
+    let fit = model.fit.iter().map(|r| (r.id.clone(), "fit".to_owned()));
+    let engagement = model.engagement.iter().map(|r| {
+        let kind = match r.source {
+            EngagementSource::Event { .. } => "engagement",
+            EngagementSource::Absence { .. } => "absence",
+        };
+        (r.id.clone(), kind.to_owned())
+    });
+    Rules {
+        rules: fit.chain(engagement).collect(),
+        labels: model.labels.iter().map(|t| t.name.clone()).collect(),
+        grades: model.grades.iter().map(|t| t.name.clone()).collect(),
+        stages: model.stages.iter().map(|s| s.id.clone()).collect(),
+    }
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |x| format!("{:.1}%", x * 100.0))
+}
+
+fn print_groups(out: &mut impl Write, title: &str, groups: &[Group]) -> Result<()> {
+    writeln!(out, "\nconversion by {title}")?;
+    writeln!(
+        out,
+        "{:<16} {:>10} {:>10} {:>8}",
+        title, "contacts", "converted", "rate"
+    )?;
+    for g in groups {
+        writeln!(
+            out,
+            "{:<16} {:>10} {:>10} {:>8}",
+            g.name,
+            g.contacts,
+            g.converters,
+            percent(g.rate)
+        )?;
+    }
+    Ok(())
+}
+
+fn print_tables(out: &mut impl Write, r: &Report) -> Result<()> {
+    writeln!(
+        out,
+        "{} contacts, {} converted ({})",
+        r.contacts,
+        r.converters,
+        percent(r.rate)
+    )?;
+    print_groups(out, "score band", &r.by_band)?;
+    print_groups(out, "label", &r.by_label)?;
+    print_groups(out, "grade", &r.by_grade)?;
+    print_groups(out, "stage", &r.by_stage)?;
+
+    writeln!(
+        out,
+        "\nrules by lift (fired = explanation line counted > 0)"
+    )?;
+    writeln!(
+        out,
+        "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8}",
+        "rule", "kind", "conv", "% conv", "non-conv", "% non", "lift", "% points"
+    )?;
+    for s in &r.rules {
+        writeln!(
+            out,
+            "{:<24} {:<10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8}",
+            s.rule,
+            s.kind,
+            s.converters_fired,
+            percent(s.converter_share),
+            s.non_converters_fired,
+            percent(s.non_converter_share),
+            s.lift.map_or_else(|| "-".to_owned(), |l| format!("{l:.2}")),
+            percent(s.points_share)
+        )?;
+    }
+
+    writeln!(out, "\nscore distribution")?;
+    let most = r.distribution.iter().map(|g| g.contacts).max().unwrap_or(0);
+    for g in &r.distribution {
+        let width = if most > 0 {
+            (g.contacts * 40).div_ceil(most) as usize
+        } else {
+            0
+        };
+        writeln!(out, "{:<8} {:>8} {}", g.name, g.contacts, "#".repeat(width))?;
+    }
+
+    writeln!(out, "\nfunnel")?;
+    writeln!(out, "{:<16} {:>10} {:>10}", "step", "contacts", "to next")?;
+    for s in &r.funnel {
+        writeln!(
+            out,
+            "{:<16} {:>10} {:>10}",
+            s.step,
+            s.contacts,
+            percent(s.to_next)
+        )?;
+    }
+    Ok(())
+}
+
+/// One bar: its category, its length, the text printed at its end.
+struct Bar {
+    name: String,
+    value: f64,
+    text: String,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A horizontal bar chart: categories down the left, values along the bottom, each
+/// value printed at the end of its bar; `reference` draws a dashed line (lift = 1).
+fn bar_chart(
+    title: &str,
+    category_axis: &str,
+    value_axis: &str,
+    bars: &[Bar],
+    reference: Option<f64>,
+) -> String {
+    const LEFT: f64 = 190.0;
+    const PLOT: f64 = 460.0;
+    const ROW: f64 = 26.0;
+    const TOP: f64 = 60.0;
+    let height = TOP + ROW * bars.len().max(1) as f64 + 70.0;
+    let width = LEFT + PLOT + 110.0;
+    let max = bars
+        .iter()
+        .map(|b| b.value)
+        .chain(reference)
+        .fold(0.0_f64, f64::max);
+    let scale = if max > 0.0 { PLOT / max } else { 0.0 };
+    let bottom = TOP + ROW * bars.len().max(1) as f64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"28\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">{}</text>\n",
+        width / 2.0,
+        escape(title)
+    );
+    for (i, bar) in bars.iter().enumerate() {
+        let y = TOP + ROW * i as f64;
+        let w = (bar.value.max(0.0) * scale).max(0.0);
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n\
+             <rect x=\"{LEFT}\" y=\"{}\" width=\"{w:.1}\" height=\"{}\" fill=\"#4878a8\"/>\n\
+             <text x=\"{:.1}\" y=\"{}\">{}</text>\n",
+            LEFT - 8.0,
+            y + ROW * 0.65,
+            escape(&bar.name),
+            y + 4.0,
+            ROW - 8.0,
+            LEFT + w + 5.0,
+            y + ROW * 0.65,
+            escape(&bar.text)
+        ));
+    }
+    if let Some(r) = reference.filter(|_| scale > 0.0) {
+        let x = LEFT + r * scale;
+        svg.push_str(&format!(
+            "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"#c03030\" \
+             stroke-dasharray=\"4 3\"/>\n"
+        ));
+    }
+    // Axes, the maximum on the value axis, and the axis labels.
+    svg.push_str(&format!(
+        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{bottom}\" stroke=\"black\"/>\n\
+         <line x1=\"{LEFT}\" y1=\"{bottom}\" x2=\"{}\" y2=\"{bottom}\" stroke=\"black\"/>\n\
+         <text x=\"{LEFT}\" y=\"{}\" text-anchor=\"middle\">0</text>\n\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n\
+         <text x=\"16\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {})\">{}</text>\n\
+         </svg>\n",
+        LEFT + PLOT,
+        bottom + 16.0,
+        LEFT + PLOT,
+        bottom + 16.0,
+        escape(&format_number(max)),
+        LEFT + PLOT / 2.0,
+        bottom + 44.0,
+        escape(value_axis),
+        (TOP + bottom) / 2.0,
+        (TOP + bottom) / 2.0,
+        escape(category_axis)
+    ));
+    svg
+}
+
+fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// Write the four charts into `dir`.
+fn write_charts(dir: &Path, r: &Report) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let conversion: Vec<Bar> = r
+        .by_band
+        .iter()
+        .map(|g| Bar {
+            name: g.name.clone(),
+            value: g.rate.unwrap_or(0.0) * 100.0,
+            text: match g.rate {
+                Some(rate) => format!("{:.1}% of {}", rate * 100.0, g.contacts),
+                None => "no contacts".to_owned(),
+            },
+        })
+        .collect();
+    let lift: Vec<Bar> = r
+        .rules
+        .iter()
+        .filter_map(|s| {
+            s.lift.map(|l| Bar {
+                name: s.rule.clone(),
+                value: l,
+                text: format!("{l:.2}"),
+            })
+        })
+        .collect();
+    let distribution: Vec<Bar> = r
+        .distribution
+        .iter()
+        .map(|g| Bar {
+            name: g.name.clone(),
+            value: g.contacts as f64,
+            text: g.contacts.to_string(),
+        })
+        .collect();
+    let funnel: Vec<Bar> = r
+        .funnel
+        .iter()
+        .map(|s| Bar {
+            name: s.step.clone(),
+            value: s.contacts as f64,
+            text: match s.to_next {
+                Some(rate) => format!("{} ({:.1}% to next)", s.contacts, rate * 100.0),
+                None => s.contacts.to_string(),
+            },
+        })
+        .collect();
+    let charts = [
+        (
+            "conversion-by-band.svg",
+            bar_chart(
+                "Conversion rate by score band",
+                "score band",
+                "conversion rate (%)",
+                &conversion,
+                None,
+            ),
+        ),
+        (
+            "rule-lift.svg",
+            bar_chart(
+                "Rule lift: P(convert | fired) / P(convert)",
+                "rule",
+                "lift (dashed line: 1 = no better than average)",
+                &lift,
+                Some(1.0),
+            ),
+        ),
+        (
+            "score-distribution.svg",
+            bar_chart(
+                "Score distribution",
+                "score band",
+                "contacts",
+                &distribution,
+                None,
+            ),
+        ),
+        (
+            "funnel.svg",
+            bar_chart(
+                "Funnel: contacts at or beyond each stage",
+                "step",
+                "contacts",
+                &funnel,
+                None,
+            ),
+        ),
+    ];
+    for (name, svg) in charts {
+        let path = dir.join(name);
+        std::fs::write(&path, svg).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_escapes_text_and_scales_to_the_longest_bar() {
+        let bars = [
+            Bar {
+                name: "a<b".to_owned(),
+                value: 2.0,
+                text: "2".to_owned(),
+            },
+            Bar {
+                name: "c".to_owned(),
+                value: 1.0,
+                text: "1".to_owned(),
+            },
+        ];
+        let svg = bar_chart("T & U", "x", "y", &bars, Some(1.0));
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("a&lt;b") && svg.contains("T &amp; U"));
+        assert!(svg.contains("width=\"460.0\"") && svg.contains("width=\"230.0\""));
+    }
+}
