@@ -2,6 +2,9 @@
 //!
 //! * `incremental/live`: the server's path: each event applied to the contact's
 //!   compact state, time advanced to it (settling it and re-checking the stage).
+//! * `incremental/live+triggers`: the same, recording trigger edges (what the service
+//!   does to fire webhooks; the example model's `score >= 80` trigger needs the score
+//!   at most checkpoints).
 //! * `incremental/bulk`: all of a contact's events applied, time advanced once.
 //! * `incremental/result`: the result with its explanation from a settled state.
 //! * `batch/score`: the batch path including the result and its explanation.
@@ -42,6 +45,28 @@ fn engine_benches(c: &mut Criterion) {
                     }
                 }
                 states
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("live+triggers", |b| {
+        b.iter_batched(
+            || -> Vec<ContactState> {
+                fresh()
+                    .into_iter()
+                    .map(ContactState::recording_triggers)
+                    .collect()
+            },
+            |mut states| {
+                let mut fired = 0usize;
+                for (contact, state) in contacts.iter().zip(&mut states) {
+                    for (at, class) in &contact.events {
+                        state.apply_unique(&engine, *at, class);
+                        state.advance_to(&engine, *at);
+                    }
+                    fired += state.take_fired().len();
+                }
+                (states, fired)
             },
             BatchSize::LargeInput,
         )

@@ -23,6 +23,12 @@ pub trait ScoreView {
     fn attributes(&self) -> &dyn Fields;
     /// The clamped, unrounded score.
     fn score(&self) -> f64;
+    /// A number the score is certainly not above, cheaper than [`Self::score`]: a
+    /// comparison whose every bound lies above it is decided without the score (`score
+    /// >= 80` is false for a contact that cannot reach 80). The default is no bound.
+    fn score_at_most(&self) -> f64 {
+        f64::INFINITY
+    }
     /// A group's points.
     fn group_points(&self, group: GroupId) -> f64;
     /// The grade letter, if the model grades.
@@ -75,6 +81,13 @@ pub fn eval(cond: &Condition, view: &impl ScoreView) -> bool {
         }),
         Condition::Not(inner) => !eval(inner, view),
         Condition::Score { group, cmps } => {
+            if group.is_none() {
+                // Any score below every bound answers each comparison alike.
+                let at_most = view.score_at_most();
+                if cmps.iter().all(|(_, bound)| at_most < *bound) {
+                    return cmps.iter().all(|(cmp, bound)| cmp.holds(at_most, *bound));
+                }
+            }
             let value = match group {
                 None => view.score(),
                 Some(g) => view.group_points(*g),

@@ -38,12 +38,14 @@ pub mod condition;
 pub mod input;
 pub mod result;
 mod state;
+pub mod trigger;
 
 pub use classify::{ClassCache, EventClass};
 pub use input::{Adjustment, Attributes, Event, Fields, Value, ValueRef};
 pub use leadscore_model::Millis;
 pub use result::{ExplainLine, LineKind, RouteResult, ScoreResult};
 pub use state::{ContactState, message_id_hash};
+pub use trigger::{Fired, trigger_edges};
 
 use leadscore_model::{CompiledModel, EngagementSource};
 
@@ -62,6 +64,9 @@ pub struct Engine {
     attributes_read: Vec<String>,
     /// Per stage: its criteria split into what reads only attributes and the rest.
     stage_gates: Vec<StageGate>,
+    /// Per trigger: whether its condition names `disqualified = true` (only such
+    /// triggers can be active for a disqualified contact).
+    trigger_disqualified: Vec<bool>,
 }
 
 /// A stage's criteria `all [a, b, c]`, split so the attribute-only parts can be decided
@@ -149,6 +154,11 @@ impl Engine {
             .iter()
             .map(|s| StageGate::new(s.when.as_ref()))
             .collect();
+        let trigger_disqualified = model
+            .triggers
+            .iter()
+            .map(|t| condition::names_disqualified(&t.when))
+            .collect();
         Engine {
             model,
             names,
@@ -156,6 +166,7 @@ impl Engine {
             group_rules,
             attributes_read,
             stage_gates,
+            trigger_disqualified,
         }
     }
 
@@ -193,6 +204,14 @@ impl Engine {
         ContactState::new(self, attributes)
     }
 
+    /// A state for the batch path: it scores once and is thrown away, so it does not
+    /// track trigger edges (its result still says which triggers are active).
+    fn batch_state(&self, attributes: Attributes) -> ContactState {
+        let mut state = ContactState::new(self, attributes);
+        state.track_triggers = false;
+        state
+    }
+
     /// Batch path: score one contact from all its events (any order; duplicates by
     /// `message_id` count once), identify calls and adjustments, as of `now`.
     pub fn score(
@@ -203,7 +222,7 @@ impl Engine {
         adjustments: &[Adjustment],
         now: Millis,
     ) -> ScoreResult {
-        let mut state = self.new_state(attributes);
+        let mut state = self.batch_state(attributes);
         for event in events {
             if let Some(class) = self.classify(&event.name, event) {
                 state.apply(self, event.timestamp, event.message_id.as_deref(), &class);
@@ -222,7 +241,7 @@ impl Engine {
         adjustments: &[Adjustment],
         now: Millis,
     ) -> ScoreResult {
-        let mut state = self.new_state(attributes);
+        let mut state = self.batch_state(attributes);
         for (at, class) in events {
             state.apply_unique(self, at, class);
         }

@@ -95,6 +95,9 @@ pub struct ScoreResult {
     pub disqualified_by: Vec<String>,
     /// The first matching route, unless disqualified.
     pub route: Option<RouteResult>,
+    /// Ids of the triggers whose condition holds as of the result's instant, in model
+    /// order; for a disqualified contact only those naming `disqualified = true`.
+    pub triggers_active: Vec<String>,
     /// Explanation: fit lines, engagement lines, manual lines, then the clamp line.
     pub explain: Vec<ExplainLine>,
 }

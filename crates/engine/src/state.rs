@@ -8,9 +8,11 @@
 //! adjustments and the lifecycle stage.
 //!
 //! Time moves through a *watermark*: [`ContactState::advance_to`] settles every pending
-//! event up to the new instant in timestamp order, and re-evaluates the stage at each
-//! distinct event time and at the new instant (stages only move forward, so the path
-//! matters). Events at or before the watermark arrive "late" and are settled at once;
+//! event up to the new instant in timestamp order, and re-evaluates the stage and the
+//! triggers at each distinct event time and at the new instant (a *checkpoint*; stages
+//! only move forward and triggers fire on edges, so the path matters). A trigger whose
+//! condition holds at a checkpoint and did not at the previous one is recorded as
+//! [`Fired`], for the caller to drain with [`ContactState::take_fired`]. Events at or before the watermark arrive "late" and are settled at once;
 //! events after it wait as pending. A result is always as of the watermark.
 //!
 //! The batch path is this same state, fed everything and advanced once; the result is
@@ -26,6 +28,7 @@ use crate::classify::{CountMode, EventClass};
 use crate::condition::{self, ScoreView};
 use crate::input::{Adjustment, Attributes, Fields, Value};
 use crate::result::{ExplainLine, LineKind, RouteResult, ScoreResult};
+use crate::trigger::Fired;
 
 /// How much time must pass between two prunings of old data.
 const PRUNE_EVERY: Millis = 3_600_000;
@@ -93,7 +96,33 @@ pub struct ContactState {
     /// Engagement at or before this instant was zeroed by entering a
     /// `reset_engagement` stage.
     engagement_since: Option<Millis>,
+    /// Whether checkpoints evaluate triggers and record edges. Off unless the caller
+    /// asks ([`ContactState::recording_triggers`]): the batch path reads only the final
+    /// result, and evaluating every trigger at every checkpoint costs a good share of
+    /// the incremental path's speed (docs/semantics.md).
+    pub(crate) track_triggers: bool,
+    /// Per trigger: whether its condition held at the last checkpoint.
+    triggers_active: Vec<bool>,
+    /// Edges recorded since the last [`ContactState::take_fired`].
+    fired: Vec<Fired>,
+    /// A number the score cannot exceed until data changes: the exact score at the last
+    /// checkpoint that computed it, plus its [`Self::headroom`], plus the positive points
+    /// of every event settled since. Lets a `score >= 80` far out of reach be decided
+    /// without computing the score. `None` after anything else changes.
+    score_cap: Option<Cap>,
 }
+
+/// See [`ContactState::headroom`]: the score is at most `tight` up to `until`, and at
+/// most `loose` at any time, until data other than in-order events changes.
+#[derive(Debug, Clone, Copy)]
+struct Cap {
+    tight: f64,
+    until: Millis,
+    loose: f64,
+}
+
+/// Per trigger, whether it holds: inline for the usual handful of triggers.
+type Holding = smallvec::SmallVec<[bool; 8]>;
 
 /// The numbers of a result, without the explanation.
 #[derive(Debug, Clone, Default)]
@@ -156,6 +185,10 @@ impl ContactState {
             adjustments: Vec::new(),
             stage: (!model.stages.is_empty()).then_some(0),
             engagement_since: None,
+            track_triggers: false,
+            triggers_active: vec![false; model.triggers.len()],
+            fired: Vec::new(),
+            score_cap: None,
         };
         state.refresh_fit(engine);
         state
@@ -174,6 +207,19 @@ impl ContactState {
     /// The lifecycle stage as of the watermark.
     pub fn stage(&self) -> Option<StageId> {
         self.stage
+    }
+
+    /// Record trigger edges from now on (the service does; see [`Self::take_fired`]).
+    pub fn recording_triggers(mut self) -> Self {
+        self.track_triggers = true;
+        self
+    }
+
+    /// The triggers that fired since the last call, in order: each with the checkpoint
+    /// at which its condition became true (a late event's checkpoint is the watermark).
+    /// Edges accumulate until drained.
+    pub fn take_fired(&mut self) -> Vec<Fired> {
+        std::mem::take(&mut self.fired)
     }
 
     /// Returns false (and changes nothing) when `message_id` was seen before.
@@ -198,10 +244,13 @@ impl ContactState {
         if at > self.watermark {
             self.push_pending(Pending::Event(at, class.clone()));
         } else {
+            // A late occurrence may shift which ones a limit counts, and when that
+            // shifts back: the cap assumes occurrences arrive in time order.
+            self.score_cap = None;
             // Late: settle now and re-check the stage at the watermark, as if this
             // event had been there when time last reached it.
             self.settle_event(engine, at, class);
-            self.check_stage(engine, self.watermark);
+            self.checkpoint(engine, self.watermark);
         }
     }
 
@@ -227,12 +276,13 @@ impl ContactState {
             self.push_pending(Pending::Traits(at, id, traits));
         } else {
             self.settle_traits(engine, at, id, traits);
-            self.check_stage(engine, self.watermark);
+            self.checkpoint(engine, self.watermark);
         }
     }
 
     /// Add a manual adjustment; it counts from its `at` on.
     pub fn add_adjustment(&mut self, adjustment: Adjustment) {
+        self.score_cap = None;
         self.adjustments.push(adjustment);
     }
 
@@ -283,7 +333,7 @@ impl ContactState {
             // A checkpoint once every event of this instant is in.
             if settled.peek().is_none_or(|next| next.at() != at) {
                 self.watermark = at;
-                self.check_stage(engine, at);
+                self.checkpoint(engine, at);
             }
         }
         drop(settled);
@@ -293,7 +343,7 @@ impl ContactState {
         let checked = self.watermark == now && due > 0;
         self.watermark = now;
         if !checked {
-            self.check_stage(engine, now);
+            self.checkpoint(engine, now);
         }
     }
 
@@ -315,6 +365,15 @@ impl ContactState {
             }
         }
         let info = &engine.names[name];
+        if let Some(cap) = &mut self.score_cap {
+            // Each new occurrence (or absence window opened) adds at most its points.
+            let engagement = &engine.model().engagement;
+            for &rule in class.rules.iter().chain(&info.after_of) {
+                let points = engagement[rule as usize].points.max(0.0);
+                cap.tight += points;
+                cap.loose += points;
+            }
+        }
         for &rule in &info.after_of {
             if let RuleData::Absence { after, .. } = &mut self.rules[rule as usize] {
                 insert_sorted(after, at);
@@ -353,6 +412,7 @@ impl ContactState {
     }
 
     fn refresh_fit(&mut self, engine: &Engine) {
+        self.score_cap = None;
         let model = engine.model();
         self.fit_hits.clear();
         self.fit_points = 0.0;
@@ -406,35 +466,92 @@ impl ContactState {
         }
     }
 
-    /// Re-evaluate the stage at `at` (the watermark): move to the highest later stage
-    /// whose criteria hold. A disqualified contact never passes the first stage.
-    fn check_stage(&mut self, engine: &Engine, at: Millis) {
-        let Some(current) = self.stage else { return };
-        let stages = &engine.model().stages;
-        if current + 1 >= stages.len() || !self.disqualified_by.is_empty() {
-            return;
-        }
+    /// A checkpoint at `at` (the watermark): re-evaluate the stage, then the triggers
+    /// (after the stage, so a trigger on `stage` sees the stage entered here), recording
+    /// the triggers that became active. One lazy view serves both unless the stage moved.
+    fn checkpoint(&mut self, engine: &Engine, at: Millis) {
+        let triggers = self.track_triggers && !engine.model().triggers.is_empty();
+        let mut holding = Holding::new();
         let entered = {
             let view = View::new(self, engine, at);
-            (current + 1..stages.len()).rev().find(|&i| {
-                // The parts of the criteria that read only attributes were decided
-                // when the attributes last changed; most contacts stop there.
-                let gate = &engine.stage_gates[i];
-                self.stage_gates_open[i] && gate.rest.iter().all(|c| condition::eval(c, &view))
-            })
+            let entered = self.stage_to_enter(engine, &view);
+            if entered.is_none() && triggers {
+                holding = self.triggers_holding(engine, &view);
+            }
+            (entered, view.fresh_cap())
         };
+        let (entered, cap) = entered;
+        if cap.is_some() {
+            self.score_cap = cap;
+        }
         if let Some(next) = entered {
-            self.stage = Some(next);
-            if stages[next].reset_engagement {
-                self.engagement_since = Some(at);
-                for data in &mut self.rules {
-                    match data {
-                        RuleData::Count(n) => *n = 0,
-                        RuleData::Times(times) => times.clear(),
-                        // Absence occurrences are timestamped at their window's end;
-                        // `engagement_since` filters them when evaluated.
-                        RuleData::Absence { .. } => {}
-                    }
+            self.enter_stage(engine, next, at);
+            if triggers {
+                let cap = {
+                    let view = View::new(self, engine, at);
+                    holding = self.triggers_holding(engine, &view);
+                    view.fresh_cap()
+                };
+                if cap.is_some() {
+                    self.score_cap = cap;
+                }
+            }
+        }
+        if triggers {
+            for (i, (&now, before)) in holding.iter().zip(&mut self.triggers_active).enumerate() {
+                if now && !*before {
+                    self.fired.push(Fired {
+                        trigger: engine.model().triggers[i].id.clone(),
+                        at,
+                    });
+                }
+                *before = now;
+            }
+        }
+    }
+
+    /// Per trigger, whether it holds in `view`. A disqualified contact holds only
+    /// triggers whose condition names `disqualified = true`.
+    fn triggers_holding(&self, engine: &Engine, view: &View<'_>) -> Holding {
+        let disqualified = !self.disqualified_by.is_empty();
+        engine
+            .model()
+            .triggers
+            .iter()
+            .zip(&engine.trigger_disqualified)
+            .map(|(t, &names)| (!disqualified || names) && condition::eval(&t.when, view))
+            .collect()
+    }
+
+    /// The highest later stage whose criteria hold in `view`, if any. A disqualified
+    /// contact never passes the first stage.
+    fn stage_to_enter(&self, engine: &Engine, view: &View<'_>) -> Option<StageId> {
+        let current = self.stage?;
+        let stages = &engine.model().stages;
+        if current + 1 >= stages.len() || !self.disqualified_by.is_empty() {
+            return None;
+        }
+        (current + 1..stages.len()).rev().find(|&i| {
+            // The parts of the criteria that read only attributes were decided
+            // when the attributes last changed; most contacts stop there.
+            let gate = &engine.stage_gates[i];
+            self.stage_gates_open[i] && gate.rest.iter().all(|c| condition::eval(c, view))
+        })
+    }
+
+    /// Enter stage `next` at `at`, zeroing engagement if the stage says so.
+    fn enter_stage(&mut self, engine: &Engine, next: StageId, at: Millis) {
+        self.score_cap = None;
+        self.stage = Some(next);
+        if engine.model().stages[next].reset_engagement {
+            self.engagement_since = Some(at);
+            for data in &mut self.rules {
+                match data {
+                    RuleData::Count(n) => *n = 0,
+                    RuleData::Times(times) => times.clear(),
+                    // Absence occurrences are timestamped at their window's end;
+                    // `engagement_since` filters them when evaluated.
+                    RuleData::Absence { .. } => {}
                 }
             }
         }
@@ -520,6 +637,96 @@ impl ContactState {
         (totals, values, factors)
     }
 
+    /// How much the score may rise above its value as of `now` without new data, as
+    /// `(tight, until, loose)`: `tight` holds up to the instant `until`, while no
+    /// occurrence that matters leaves its `within` window; `loose` holds forever.
+    ///
+    /// Negative points may decay or expire; occurrences refused by a limit may come to
+    /// count once an earlier one expires (each worth at most its points); absence
+    /// windows may close; adjustments dated later may start to count. Decay and expiry
+    /// of positive points only lower the score.
+    fn headroom(&self, engine: &Engine, values: &[RuleValue], now: Millis) -> (f64, Millis, f64) {
+        let model = engine.model();
+        let mut until = Millis::MAX;
+        // Per rule: (rise that needs an expiry, rise that does not).
+        let rise = |r: usize, until: &mut Millis| -> (f64, f64) {
+            let (def, value) = (&model.engagement[r], values[r]);
+            match (&self.rules[r], def.points < 0.0) {
+                (RuleData::Count(_), _) => (0.0, 0.0),
+                (RuleData::Absence { .. }, true) => (0.0, -value.points),
+                (RuleData::Absence { after, .. }, false) => (
+                    0.0,
+                    def.points * (after.len() as f64 + f64::from(value.not_counted)),
+                ),
+                (RuleData::Times(times), true) => {
+                    if def.decay.is_some() {
+                        (0.0, -value.points)
+                    } else {
+                        if let Some(within) = def.within {
+                            *until = (*until).min(first_expiry(times, within, now));
+                        }
+                        (-value.points, 0.0)
+                    }
+                }
+                (RuleData::Times(times), false) => {
+                    if value.not_counted == 0 {
+                        return (0.0, 0.0);
+                    }
+                    if let Some(within) = def.within {
+                        *until = (*until).min(first_expiry(times, within, now));
+                    }
+                    let most = match def.limit {
+                        Some(limit) if limit.per.is_none() => f64::from(limit.max),
+                        _ => f64::INFINITY,
+                    };
+                    let most = most.min(f64::from(value.counted) + f64::from(value.not_counted));
+                    let rise = (def.points * f64::from(value.not_counted))
+                        .min((def.points * most - value.points).max(0.0));
+                    (rise, 0.0)
+                }
+            }
+        };
+        let (mut expiring, mut steady) = (0.0, 0.0);
+        for (r, def) in model.engagement.iter().enumerate() {
+            if def.points < 0.0 || def.group.is_none() {
+                let (e, s) = rise(r, &mut until);
+                expiring += e;
+                steady += s;
+            }
+        }
+        for (g, group) in model.groups.iter().enumerate() {
+            let rules = &engine.group_rules[g];
+            let (mut e, mut s) = (0.0, 0.0);
+            for &r in rules.iter().filter(|&&r| model.engagement[r].points >= 0.0) {
+                let (re, rs) = rise(r, &mut until);
+                e += re;
+                s += rs;
+            }
+            // The cap limits how far the group's positive points can still rise.
+            let left = match group.max {
+                Some(max) => {
+                    let positive: f64 = rules
+                        .iter()
+                        .map(|&r| values[r].points)
+                        .filter(|&p| p > 0.0)
+                        .sum();
+                    (max - positive.min(max)).max(0.0)
+                }
+                None => f64::INFINITY,
+            };
+            steady += s.min(left);
+            expiring += e.min(left - s.min(left));
+        }
+        for adj in self
+            .adjustments
+            .iter()
+            .filter(|a| a.at > now && a.points > 0.0)
+        {
+            steady += adj.points;
+        }
+        (steady, until, steady + expiring)
+    }
+
     /// A group's points as of `now`, computing only that group's rules (stage and
     /// trigger conditions often ask for one group long before they need the score).
     /// The arithmetic is the one [`Self::totals`] does, so the values are identical.
@@ -596,10 +803,11 @@ impl ContactState {
             .find(|t| totals.clamped >= t.min)
             .map(|t| t.name.clone());
         let disqualified = !self.disqualified_by.is_empty();
+        // Routes and triggers read the contact as the result reports it.
+        let view = View::with_totals(self, engine, now, totals.clone());
         let route = if disqualified {
             None
         } else {
-            let view = View::with_totals(self, engine, now, totals.clone());
             model
                 .routes
                 .iter()
@@ -609,6 +817,13 @@ impl ContactState {
                     team: model.teams[r.team].name.clone(),
                 })
         };
+        let triggers_active = self
+            .triggers_holding(engine, &view)
+            .iter()
+            .zip(&model.triggers)
+            .filter(|(holds, _)| **holds)
+            .map(|(_, t)| t.id.clone())
+            .collect();
         ScoreResult {
             score: totals.clamped.round() as i64,
             raw: totals.raw,
@@ -632,6 +847,7 @@ impl ContactState {
                 .map(|&i| model.disqualify[i as usize].id.clone())
                 .collect(),
             route,
+            triggers_active,
             explain,
         }
     }
@@ -760,6 +976,14 @@ fn occurrences_value(
     value
 }
 
+/// The last instant at which every occurrence inside `within` as of `now` still is.
+fn first_expiry(times: &[Millis], within: Millis, now: Millis) -> Millis {
+    let first = times.partition_point(|&t| t < now.saturating_sub(within));
+    times
+        .get(first)
+        .map_or(Millis::MAX, |&t| t.saturating_add(within))
+}
+
 fn insert_sorted(times: &mut Vec<Millis>, at: Millis) {
     if times.last().is_none_or(|&last| last <= at) {
         times.push(at);
@@ -792,7 +1016,8 @@ struct View<'a> {
     state: &'a ContactState,
     engine: &'a Engine,
     now: Millis,
-    totals: std::cell::OnceCell<Totals>,
+    /// The totals, and the score cap they give (when computed here, not handed in).
+    totals: std::cell::OnceCell<(Totals, Option<Cap>)>,
     grade: Option<&'a str>,
 }
 
@@ -814,13 +1039,31 @@ impl<'a> View<'a> {
         totals: Totals,
     ) -> Self {
         let view = View::new(state, engine, now);
-        let _ = view.totals.set(totals);
+        let _ = view.totals.set((totals, None));
         view
     }
 
     fn totals(&self) -> &Totals {
-        self.totals
-            .get_or_init(|| self.state.totals(self.engine, self.now).0)
+        &self
+            .totals
+            .get_or_init(|| {
+                let (totals, values, _) = self.state.totals(self.engine, self.now);
+                let (tight, until, loose) = self.state.headroom(self.engine, &values, self.now);
+                let cap = Cap {
+                    tight: totals.clamped + tight,
+                    until,
+                    loose: totals.clamped + loose,
+                };
+                (totals, Some(cap))
+            })
+            .0
+    }
+}
+
+impl View<'_> {
+    /// The score cap from totals computed by this view, if it computed them.
+    fn fresh_cap(&self) -> Option<Cap> {
+        self.totals.get().and_then(|(_, cap)| *cap)
     }
 }
 
@@ -831,9 +1074,24 @@ impl ScoreView for View<'_> {
     fn score(&self) -> f64 {
         self.totals().clamped
     }
+    fn score_at_most(&self) -> f64 {
+        match (self.totals.get(), self.state.score_cap) {
+            (Some((totals, _)), _) => totals.clamped,
+            // A margin for rounding: the cap is summed in another order than the score.
+            (None, Some(cap)) => {
+                let cap = if self.now <= cap.until {
+                    cap.tight
+                } else {
+                    cap.loose
+                };
+                cap + 1e-9 * (1.0 + cap.abs())
+            }
+            (None, None) => f64::INFINITY,
+        }
+    }
     fn group_points(&self, group: leadscore_model::GroupId) -> f64 {
         match self.totals.get() {
-            Some(totals) => totals.groups.get(group).copied().unwrap_or(0.0),
+            Some((totals, _)) => totals.groups.get(group).copied().unwrap_or(0.0),
             None => self.state.group_points(self.engine, group, self.now),
         }
     }

@@ -473,3 +473,170 @@ fn duplicate_message_ids_count_once_and_events_after_now_do_not_exist() {
     assert_eq!(score(&e, Attributes::new(), &events, T0 + DAY).raw, 10.0);
     assert_eq!(score(&e, Attributes::new(), &events, T0 + DAY - 1).raw, 5.0);
 }
+
+/// Feed events in order to a live state, advancing time to each; the fired edges.
+fn live_fired(
+    engine: &Engine,
+    state: &mut leadscore_engine::ContactState,
+    events: &[Event],
+) -> Vec<(String, Millis)> {
+    for e in events {
+        if let Some(class) = engine.classify(&e.name, e) {
+            state.apply_unique(engine, e.timestamp, &class);
+        }
+        state.advance_to(engine, e.timestamp);
+    }
+    state
+        .take_fired()
+        .into_iter()
+        .map(|f| (f.trigger, f.at))
+        .collect()
+}
+
+fn fired(list: &[(&str, Millis)]) -> Vec<(String, Millis)> {
+    list.iter().map(|(t, at)| ((*t).to_owned(), *at)).collect()
+}
+
+const HOT_MODEL: &str = r#"
+[[engagement]]
+id = "demo"
+event = "Demo"
+points = 50
+[[engagement]]
+id = "complaint"
+event = "Complaint"
+points = -30
+[[engagement]]
+id = "visit"
+event = "Visit"
+points = 40
+decay = { half_life = "1d" }
+[[trigger]]
+id = "hot"
+when = { score_gte = 80 }
+actions = [ { tag = "hot" } ]
+"#;
+
+#[test]
+fn trigger_fires_on_each_upward_crossing_only() {
+    let e = engine(HOT_MODEL);
+    let mut state = e.new_state(Attributes::new()).recording_triggers();
+    // 50, 100 (fires), 70 (re-arms), 120 (fires), 170 (still active: no edge).
+    let events = [
+        event("Demo", T0),
+        event("Demo", T0 + HOUR),
+        event("Complaint", T0 + 2 * HOUR),
+        event("Demo", T0 + 3 * HOUR),
+        event("Demo", T0 + 4 * HOUR),
+    ];
+    assert_eq!(
+        live_fired(&e, &mut state, &events),
+        fired(&[("hot", T0 + HOUR), ("hot", T0 + 3 * HOUR)])
+    );
+    assert!(state.take_fired().is_empty());
+    assert_eq!(state.result(&e).triggers_active, vec!["hot".to_string()]);
+    assert_eq!(
+        score(&e, Attributes::new(), &events[..3], T0 + 2 * HOUR).triggers_active,
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn trigger_rearmed_by_decay_alone_fires_again_when_pushed_back_over() {
+    let e = engine(HOT_MODEL);
+    let mut state = e.new_state(Attributes::new()).recording_triggers();
+    // 50 + 40 = 90 at T0: fires.
+    let first = [event("Demo", T0), event("Visit", T0)];
+    assert_eq!(live_fired(&e, &mut state, &first), fired(&[("hot", T0)]));
+    // No events: one half-life later 50 + 20 = 70, below 80: re-armed, nothing fires.
+    state.advance_to(&e, T0 + DAY);
+    assert!(state.take_fired().is_empty());
+    assert!(state.result(&e).triggers_active.is_empty());
+    state.advance_to(&e, T0 + 2 * DAY);
+    assert_eq!(state.result(&e).raw, 60.0);
+    // A new visit: 50 + 10 + 40 = 100: fires again.
+    let again = [event("Visit", T0 + 2 * DAY)];
+    assert_eq!(
+        live_fired(&e, &mut state, &again),
+        fired(&[("hot", T0 + 2 * DAY)])
+    );
+}
+
+#[test]
+fn disqualified_contact_fires_only_triggers_naming_disqualified() {
+    let e = engine(
+        r#"
+[[engagement]]
+id = "demo"
+event = "Demo"
+points = 50
+[[disqualify]]
+id = "blocked"
+when = { field = "country", in = ["ZZ"] }
+[[trigger]]
+id = "hot"
+when = { score_gte = 80 }
+actions = [ { tag = "hot" } ]
+[[trigger]]
+id = "hot-but-blocked"
+when = { all = [ { disqualified = true }, { score_gte = 80 } ] }
+actions = [ { tag = "check" } ]
+"#,
+    );
+    let events = [event("Demo", T0), event("Demo", T0 + HOUR)];
+    let mut blocked = e
+        .new_state(attrs(&[("country", "zz")]))
+        .recording_triggers();
+    assert_eq!(
+        live_fired(&e, &mut blocked, &events),
+        fired(&[("hot-but-blocked", T0 + HOUR)])
+    );
+    let batch = score(&e, attrs(&[("country", "ZZ")]), &events, T0 + HOUR);
+    assert_eq!(batch.triggers_active, vec!["hot-but-blocked".to_string()]);
+    let mut fine = e
+        .new_state(attrs(&[("country", "DE")]))
+        .recording_triggers();
+    assert_eq!(
+        live_fired(&e, &mut fine, &events),
+        fired(&[("hot", T0 + HOUR)])
+    );
+}
+
+#[test]
+fn stage_trigger_fires_once_when_the_stage_is_entered() {
+    let e = engine(
+        r#"
+[[engagement]]
+id = "demo"
+event = "Demo"
+points = 50
+[[engagement]]
+id = "complaint"
+event = "Complaint"
+points = -30
+[[stage]]
+id = "lead"
+[[stage]]
+id = "mql"
+when = { score_gte = 60 }
+[[trigger]]
+id = "became-mql"
+when = { stage = "mql" }
+actions = [ { tag = "mql" } ]
+"#,
+    );
+    let mut state = e.new_state(Attributes::new()).recording_triggers();
+    // 50 (lead), 100 (mql: fires), 70, 120: the stage stays, nothing fires again.
+    let events = [
+        event("Demo", T0),
+        event("Demo", T0 + HOUR),
+        event("Complaint", T0 + 2 * HOUR),
+        event("Complaint", T0 + 3 * HOUR),
+        event("Demo", T0 + 4 * HOUR),
+    ];
+    assert_eq!(
+        live_fired(&e, &mut state, &events),
+        fired(&[("became-mql", T0 + HOUR)])
+    );
+    assert_eq!(state.result(&e).stage.as_deref(), Some("mql"));
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use leadscore_engine::{Adjustment, Attributes, ContactState, Engine, Event, ScoreResult, Value};
 use leadscore_model::{
     Cmp, CompiledModel, Condition, DisqualifyRule, EngagementRule, EngagementSource, FieldOp,
-    FitRule, Group, Limit, Literal, Millis, Route, ScoreBounds, Stage, Team, Threshold,
+    FitRule, Group, Limit, Literal, Millis, Route, ScoreBounds, Stage, Team, Threshold, Trigger,
 };
 use proptest::prelude::*;
 
@@ -85,6 +85,7 @@ prop_compose! {
         sql_reset in any::<bool>(),
         sql_score in 20f64..90.0,
         route_score in 0f64..60.0,
+        trigger_score in 0f64..90.0,
     ) -> CompiledModel {
         let stages = if with_stages {
             vec![
@@ -169,8 +170,8 @@ prop_compose! {
                 Threshold { name: "hot".into(), min: 50.0 },
                 Threshold { name: "cold".into(), min: 0.0 },
             ],
+            triggers: triggers(trigger_score, !stages.is_empty()),
             stages,
-            triggers: Vec::new(),
             routes: vec![Route {
                 id: "sales".into(),
                 label: None,
@@ -181,6 +182,47 @@ prop_compose! {
             event_names: NAMES.iter().map(|s| s.to_string()).collect(),
         }
     }
+}
+
+/// Triggers on the score (both directions), the stage, a recent event, and one that
+/// only a disqualified contact can hold.
+fn triggers(score: f64, with_stages: bool) -> Vec<Trigger> {
+    let trigger = |id: &str, when| Trigger {
+        id: id.into(),
+        label: None,
+        when,
+        actions: Vec::new(),
+    };
+    let hot = Condition::Score {
+        group: None,
+        cmps: vec![(Cmp::Gte, score)],
+    };
+    let mut list = vec![
+        trigger("hot", hot.clone()),
+        trigger(
+            "low",
+            Condition::Score {
+                group: None,
+                cmps: vec![(Cmp::Lt, score / 2.0)],
+            },
+        ),
+        trigger(
+            "demo-recent",
+            Condition::EventCount {
+                event: 3,
+                cmps: vec![(Cmp::Gte, 1.0)],
+                within: Some(2 * DAY),
+            },
+        ),
+        trigger(
+            "blocked-hot",
+            Condition::All(vec![Condition::Disqualified(true), hot]),
+        ),
+    ];
+    if with_stages {
+        list.push(trigger("mql", Condition::Stage(1)));
+    }
+    list
 }
 
 /// 400 cases per property, or `PROPTEST_CASES` for a longer hunt.
@@ -419,6 +461,50 @@ proptest! {
         }
         state.advance_to(&engine, now);
         prop_assert_eq!(state.result(&engine), expected);
+    }
+
+    /// The trigger edges a live stream records are exactly the upward transitions of
+    /// `triggers_active` in the batch results at the same checkpoints (each complete
+    /// instant, then `now`), with those instants.
+    #[test]
+    fn live_trigger_edges_are_upward_transitions_of_batch_results(
+        model in arb_model(true),
+        inputs in arb_inputs(),
+        now_hours in 0i64..(65 * 24),
+    ) {
+        let engine = Engine::new(model);
+        let now = now_hours * HOUR;
+        let mut arrival = inputs.clone();
+        arrival.sort_by_key(Input::at);
+        let mut state = engine.new_state(base_attributes()).recording_triggers();
+        for a in adjustments() {
+            state.add_adjustment(a);
+        }
+        let mut checkpoints = Vec::new();
+        for (i, input) in arrival.iter().enumerate() {
+            apply(&engine, &mut state, input);
+            let instant_complete = arrival.get(i + 1).is_none_or(|next| next.at() != input.at());
+            if input.at() <= now && instant_complete {
+                state.advance_to(&engine, input.at());
+                checkpoints.push(input.at());
+            }
+        }
+        state.advance_to(&engine, now);
+        if checkpoints.last() != Some(&now) {
+            checkpoints.push(now);
+        }
+        let fired: Vec<(String, Millis)> =
+            state.take_fired().into_iter().map(|f| (f.trigger, f.at)).collect();
+        let mut expected = Vec::new();
+        let mut previous: Vec<String> = Vec::new();
+        for &t in &checkpoints {
+            let current = batch(&engine, &inputs, t).triggers_active;
+            for id in leadscore_engine::trigger_edges(&previous, &current) {
+                expected.push((id, t));
+            }
+            previous = current;
+        }
+        prop_assert_eq!(fired, expected);
     }
 
     /// The classification memo answers exactly what classifying afresh answers.

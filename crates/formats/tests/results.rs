@@ -51,6 +51,7 @@ fn example() -> ScoreResult {
         disqualified: false,
         disqualified_by: vec![],
         route: None,
+        triggers_active: vec!["hot-lead".to_owned()],
         explain: vec![
             line(
                 "decision-maker",
