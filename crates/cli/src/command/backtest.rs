@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use leadscore_engine::{Engine, Millis};
+use leadscore_engine::{Engine, Millis, ScoreResult};
 use leadscore_formats::{OutcomesReader, parse_timestamp};
 use leadscore_learn::{Evaluation, Observation, evaluate};
 
@@ -76,17 +76,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         print: true,
     };
     let outcomes = read_outcomes(&args.outcomes, &mut problems)?;
-    let as_of = match &args.as_of {
-        Some(text) => parse_timestamp(text)
-            .with_context(|| format!("--as-of: `{text}` is not an RFC 3339 timestamp"))?,
-        None => match outcomes.values().map(|(at, _)| *at).max() {
-            Some(latest) => latest,
-            None => bail!(
-                "{}: no outcomes: nothing to test against",
-                args.outcomes.display()
-            ),
-        },
-    };
+    let as_of = as_of_or_latest(args.as_of.as_deref(), &outcomes, &args.outcomes)?;
     let mut results = Vec::new();
     for (i, path) in std::iter::once(&args.model)
         .chain(args.baseline.as_ref())
@@ -152,7 +142,65 @@ fn backtest(
     as_of: Millis,
     problems: &mut Problems,
 ) -> Result<Evaluation> {
-    let bar = progress_bar(crate::history::file_size(&args.events)?, "events");
+    let second_stage = |stage: Option<&String>| {
+        engine
+            .model()
+            .stages
+            .iter()
+            .position(|s| Some(&s.id) == stage)
+            .is_some_and(|i| i >= 1)
+    };
+    let observations = score_before_outcomes(
+        engine,
+        &args.contacts,
+        &args.events,
+        outcomes,
+        as_of,
+        problems,
+        |result, converted| Observation {
+            score: result.clamped,
+            qualified: match args.threshold {
+                Some(threshold) => result.clamped >= threshold,
+                None => second_stage(result.stage.as_ref()),
+            },
+            converted,
+        },
+    )?;
+    Ok(evaluate(&observations))
+}
+
+/// `--as-of` for contacts without an outcome: as given, else the latest outcome.
+pub(super) fn as_of_or_latest(
+    as_of: Option<&str>,
+    outcomes: &Outcomes,
+    outcomes_path: &Path,
+) -> Result<Millis> {
+    match as_of {
+        Some(text) => parse_timestamp(text)
+            .with_context(|| format!("--as-of: `{text}` is not an RFC 3339 timestamp")),
+        None => match outcomes.values().map(|(at, _)| *at).max() {
+            Some(latest) => Ok(latest),
+            None => bail!(
+                "{}: no outcomes: nothing to test against",
+                outcomes_path.display()
+            ),
+        },
+    }
+}
+
+/// Score every contact as of one millisecond before its outcome (contacts without one
+/// as of `as_of`), so that nothing after the outcome can explain it, and map each
+/// result with whether the contact converted. In contacts-file order.
+pub(super) fn score_before_outcomes<T: Send>(
+    engine: &Engine,
+    contacts: &Path,
+    events: &Path,
+    outcomes: &Outcomes,
+    as_of: Millis,
+    problems: &mut Problems,
+    map: impl Fn(ScoreResult, bool) -> T + Sync,
+) -> Result<Vec<T>> {
+    let bar = progress_bar(crate::history::file_size(events)?, "events");
     // Links between anonymous ids and contacts count up to the latest instant any
     // contact is scored at; each contact's events and traits still stop at its own.
     let latest = outcomes
@@ -162,7 +210,7 @@ fn backtest(
         .unwrap_or(as_of)
         .max(as_of);
     let history = History::read(
-        &args.events,
+        events,
         engine,
         latest,
         |error| problems.report(error, &bar),
@@ -170,9 +218,9 @@ fn backtest(
     )?;
     bar.finish_and_clear();
     let bar = progress_bar(history.keys().len() as u64, "contacts");
-    let mut observations = Vec::new();
+    let mut mapped = Vec::new();
     each_contact(
-        &args.contacts,
+        contacts,
         &history,
         problems,
         &bar,
@@ -183,28 +231,15 @@ fn backtest(
             };
             let (events, identifies) = history.contact_history(contact);
             let result = engine.score_classified(attributes, events, identifies, &[], now);
-            let qualified = match args.threshold {
-                Some(threshold) => result.clamped >= threshold,
-                None => engine
-                    .model()
-                    .stages
-                    .iter()
-                    .position(|s| Some(&s.id) == result.stage.as_ref())
-                    .is_some_and(|i| i >= 1),
-            };
-            Observation {
-                score: result.clamped,
-                qualified,
-                converted,
-            }
+            map(result, converted)
         },
-        |_, observation| {
-            observations.push(observation);
+        |_, value| {
+            mapped.push(value);
             Ok(())
         },
     )?;
     bar.finish_and_clear();
-    Ok(evaluate(&observations))
+    Ok(mapped)
 }
 
 /// One row of the comparison table: how to print a figure of an evaluation.

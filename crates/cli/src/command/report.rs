@@ -11,17 +11,15 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::ValueEnum;
 use leadscore_engine::{Engine, LineKind};
-use leadscore_formats::parse_timestamp;
 use leadscore_learn::report::{Group, Hit, Report, Rules, Scored, report};
 use leadscore_model::compiled::EngagementSource;
 
-use super::backtest::read_outcomes;
+use super::backtest::{as_of_or_latest, read_outcomes, score_before_outcomes};
 use crate::Outcome;
-use crate::batch::{Problems, each_contact, progress_bar};
-use crate::history::History;
+use crate::batch::Problems;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,18 +67,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         print: true,
     };
     let outcomes = read_outcomes(&args.outcomes, &mut problems)?;
-    let latest_outcome = outcomes.values().map(|(at, _)| *at).max();
-    let as_of = match &args.as_of {
-        Some(text) => parse_timestamp(text)
-            .with_context(|| format!("--as-of: `{text}` is not an RFC 3339 timestamp"))?,
-        None => match latest_outcome {
-            Some(latest) => latest,
-            None => bail!(
-                "{}: no outcomes: nothing to report against",
-                args.outcomes.display()
-            ),
-        },
-    };
+    let as_of = as_of_or_latest(args.as_of.as_deref(), &outcomes, &args.outcomes)?;
     let Some(model) = super::model::load(&args.model)? else {
         return Ok(Outcome::Invalid);
     };
@@ -93,32 +80,15 @@ pub fn run(args: Args) -> Result<Outcome> {
         .map(|(i, (id, _))| (id.as_str(), i))
         .collect();
 
-    let bar = progress_bar(crate::history::file_size(&args.events)?, "events");
-    // As in backtest: links count up to the latest instant any contact is scored at.
-    let latest = latest_outcome.unwrap_or(as_of).max(as_of);
-    let history = History::read(
-        &args.events,
-        &engine,
-        latest,
-        |error| problems.report(error, &bar),
-        |bytes| bar.inc(bytes),
-    )?;
-    bar.finish_and_clear();
-    let bar = progress_bar(history.keys().len() as u64, "contacts");
     let stages = &engine.model().stages;
-    let mut seen = Vec::new();
-    each_contact(
+    let seen = score_before_outcomes(
+        &engine,
         &args.contacts,
-        &history,
+        &args.events,
+        &outcomes,
+        as_of,
         &mut problems,
-        &bar,
-        |id, attributes, contact| {
-            let (now, converted) = match outcomes.get(id) {
-                Some(&(at, converted)) => (at - 1, converted),
-                None => (as_of, false),
-            };
-            let (events, identifies) = history.contact_history(contact);
-            let result = engine.score_classified(attributes, events, identifies, &[], now);
+        |result, converted| {
             let mut hits = vec![Hit::default(); index.len()];
             for line in &result.explain {
                 if !matches!(
@@ -143,12 +113,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 hits,
             }
         },
-        |_, scored| {
-            seen.push(scored);
-            Ok(())
-        },
     )?;
-    bar.finish_and_clear();
     let report = report(&rules, &seen);
 
     if let Some(dir) = &args.charts {
