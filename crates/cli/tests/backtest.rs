@@ -1,6 +1,6 @@
 //! `leadscore backtest`.
 
-use crate::support::{generated, leadscore, s, stderr, stdout};
+use crate::support::{generated, leadscore, s, stderr, stdout, write_leaky_events};
 
 const NOTHING: &str = "version = 1\nname = \"nothing\"\n[[fit]]\nid = \"anyone\"\nwhen = { field = \"email\", exists = true }\npoints = 0\n";
 
@@ -55,16 +55,7 @@ fn events_after_an_outcome_never_change_the_backtest() {
     let before = backtest(&dir, "events.jsonl", &[]);
     // After each outcome, the contact requests a demo and visits pricing: a model that
     // looked at them would suddenly predict every outcome perfectly.
-    let outcomes = std::fs::read_to_string(dir.join("outcomes.csv")).expect("outcomes");
-    let mut events = std::fs::read_to_string(dir.join("events.jsonl")).expect("events");
-    for (i, row) in outcomes.lines().skip(1).enumerate() {
-        let cells: Vec<&str> = row.split(',').collect();
-        let (id, at) = (cells[0], cells[2]);
-        events.push_str(&format!(
-            "{{\"type\":\"track\",\"event\":\"Demo Requested\",\"userId\":\"{id}\",\"messageId\":\"leak-{i}\",\"timestamp\":\"{at}\"}}\n"
-        ));
-    }
-    std::fs::write(dir.join("leaky.jsonl"), events).expect("write");
+    write_leaky_events(&dir, "leaky.jsonl");
     let after = backtest(&dir, "leaky.jsonl", &[]);
     assert_eq!(before, after);
 }

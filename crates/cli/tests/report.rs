@@ -1,6 +1,6 @@
 //! `leadscore report`: planted rules ranked high, no leakage, charts written.
 
-use crate::support::{generated, leadscore, s, scratch, stderr, stdout};
+use crate::support::{generated, leadscore, s, scratch, stderr, stdout, write_leaky_events};
 
 fn report(dir: &std::path::Path, events: &str, extra: &[&str]) -> serde_json::Value {
     let (contacts, events, outcomes) = (
@@ -63,16 +63,7 @@ fn planted_rules_rank_high_and_high_scores_convert_more() {
 fn events_after_an_outcome_never_change_the_report() {
     let dir = generated("report-leak", 800, 32);
     let before = report(&dir, "events.jsonl", &[]);
-    let outcomes = std::fs::read_to_string(dir.join("outcomes.csv")).expect("outcomes");
-    let mut events = std::fs::read_to_string(dir.join("events.jsonl")).expect("events");
-    for (i, row) in outcomes.lines().skip(1).enumerate() {
-        let cells: Vec<&str> = row.split(',').collect();
-        let (id, at) = (cells[0], cells[2]);
-        events.push_str(&format!(
-            "{{\"type\":\"track\",\"event\":\"Demo Requested\",\"userId\":\"{id}\",\"messageId\":\"leak-{i}\",\"timestamp\":\"{at}\"}}\n"
-        ));
-    }
-    std::fs::write(dir.join("leaky.jsonl"), events).expect("write");
+    write_leaky_events(&dir, "leaky.jsonl");
     let after = report(&dir, "leaky.jsonl", &[]);
     assert_eq!(before, after);
 }

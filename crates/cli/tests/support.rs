@@ -69,3 +69,19 @@ pub fn generated(name: &str, contacts: u32, seed: u32) -> PathBuf {
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
 }
+
+/// Write `dir/NAME`: `dir/events.jsonl` plus, at the very instant of each outcome in
+/// `dir/outcomes.csv`, a `Demo Requested` by that contact. An analysis that let events
+/// at or after the outcome explain it would change; a leakage-free one must not.
+pub fn write_leaky_events(dir: &Path, name: &str) {
+    let outcomes = std::fs::read_to_string(dir.join("outcomes.csv")).expect("outcomes");
+    let mut events = std::fs::read_to_string(dir.join("events.jsonl")).expect("events");
+    for (i, row) in outcomes.lines().skip(1).enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        let (id, at) = (cells[0], cells[2]);
+        events.push_str(&format!(
+            "{{\"type\":\"track\",\"event\":\"Demo Requested\",\"userId\":\"{id}\",\"messageId\":\"leak-{i}\",\"timestamp\":\"{at}\"}}\n"
+        ));
+    }
+    std::fs::write(dir.join(name), events).expect("write");
+}
