@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leadscore_engine::Attributes;
-use leadscore_formats::ContactsReader;
+use leadscore_formats::{Cleaning, ContactsReader};
 use rayon::prelude::*;
 
 use crate::history::History;
@@ -79,9 +79,11 @@ pub struct Visited {
 /// Visit every contact: the contacts CSV in file order, then contacts known only from
 /// events in first-seen order. `work` runs on every core (it gets the id, the CSV
 /// attributes and the contact's index in `history`); `sink` gets the results in order.
-/// A repeated id in the CSV is reported and its later rows skipped.
+/// A repeated id in the CSV is reported and its later rows skipped. The CSV is cleaned
+/// as `cleaning` says (`--map`, `--missing`, numbers, booleans).
 pub fn each_contact<T: Send>(
     contacts: &Path,
+    cleaning: &Cleaning,
     history: &History,
     problems: &mut Problems,
     bar: &ProgressBar,
@@ -107,7 +109,7 @@ pub fn each_contact<T: Send>(
         Ok(())
     };
 
-    let reader = ContactsReader::open(contacts)?;
+    let reader = ContactsReader::with_cleaning(contacts, cleaning.clone())?;
     // The reader announces a repeated id with a warning just before the row.
     let mut skip_next = false;
     for row in reader {

@@ -8,3 +8,4 @@ mod report;
 mod score;
 mod serve;
 mod support;
+mod tune;

@@ -13,6 +13,9 @@
 //!   the line and column; the reader goes on with the next row.
 //! * An id seen before: a [`RowErrorKind::DuplicateId`] warning, then the row itself:
 //!   the later row wins.
+//! * With a [`Cleaning`] ([`ContactsReader::with_cleaning`]): columns renamed,
+//!   placeholder cells missing, numbers and booleans parsed in the columns it names
+//!   (see [`crate::clean`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use leadscore_engine::{Attributes, Value};
 
+use crate::clean::{Cleaning, parse_bool, parse_number};
 use crate::error::{FileError, RowError, RowErrorKind};
 use crate::table::Table;
 
@@ -51,6 +55,19 @@ pub struct ContactsReader<R> {
     seen: HashMap<String, u64>,
     /// A row held back while its duplicate warning is returned.
     pending: Option<ContactRow>,
+    /// Per column: the attribute name after `--map`, and how its cells are typed.
+    names: Vec<String>,
+    kinds: Vec<Kind>,
+    /// Placeholders for "missing".
+    cleaning: Cleaning,
+}
+
+/// How a column's cells become values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Number,
+    Boolean,
 }
 
 impl ContactsReader<File> {
@@ -61,14 +78,57 @@ impl ContactsReader<File> {
             File::open(path).map_err(|e| FileError::new(path, format!("cannot open: {e}")))?;
         Self::from_reader(file, path)
     }
+
+    /// Open a contacts CSV, cleaning it as it streams (see [`crate::clean`]).
+    pub fn with_cleaning(path: impl AsRef<Path>, cleaning: Cleaning) -> Result<Self, FileError> {
+        let path = path.as_ref();
+        let file =
+            File::open(path).map_err(|e| FileError::new(path, format!("cannot open: {e}")))?;
+        Self::from_reader_cleaned(file, path, cleaning)
+    }
 }
 
 impl<R: Read> ContactsReader<R> {
     /// Read contacts from `reader`; `path` names it in errors.
     pub fn from_reader(reader: R, path: impl Into<PathBuf>) -> Result<Self, FileError> {
+        Self::from_reader_cleaned(reader, path, Cleaning::default())
+    }
+
+    /// Read contacts from `reader` with a [`Cleaning`]; `path` names it in errors.
+    pub fn from_reader_cleaned(
+        reader: R,
+        path: impl Into<PathBuf>,
+        cleaning: Cleaning,
+    ) -> Result<Self, FileError> {
         let table = Table::new(reader, path.into())?;
-        let email_column = table.column("email");
-        let id_column = table.column("id").or(email_column).ok_or_else(|| {
+        let mut names: Vec<String> = table.header().to_vec();
+        for (from, to) in &cleaning.rename {
+            let Some(i) = table.column(from) else {
+                return Err(FileError::new(
+                    table.path(),
+                    format!(
+                        "--map `{from}={to}`: the header has no column `{from}` (found: {})",
+                        table.header().join(", ")
+                    ),
+                ));
+            };
+            names[i] = to.clone();
+        }
+        for (i, name) in names.iter().enumerate() {
+            if let Some(j) = names[..i].iter().position(|n| n.eq_ignore_ascii_case(name)) {
+                return Err(FileError::new(
+                    table.path(),
+                    format!(
+                        "columns `{}` and `{}` would both be the attribute `{name}` (check --map)",
+                        table.header()[j],
+                        table.header()[i]
+                    ),
+                ));
+            }
+        }
+        let find = |wanted: &str| names.iter().position(|n| n.eq_ignore_ascii_case(wanted));
+        let email_column = find("email");
+        let id_column = find("id").or(email_column).ok_or_else(|| {
             FileError::new(
                 table.path(),
                 format!(
@@ -77,12 +137,29 @@ impl<R: Read> ContactsReader<R> {
                 ),
             )
         })?;
+        let listed =
+            |list: &[String], name: &str| list.iter().any(|c| c.eq_ignore_ascii_case(name));
+        let kinds = names
+            .iter()
+            .map(|name| {
+                if listed(&cleaning.numeric, name) {
+                    Kind::Number
+                } else if listed(&cleaning.boolean, name) {
+                    Kind::Boolean
+                } else {
+                    Kind::Text
+                }
+            })
+            .collect();
         Ok(Self {
             table,
             id_column,
             email_column,
             seen: HashMap::new(),
             pending: None,
+            names,
+            kinds,
+            cleaning,
         })
     }
 
@@ -114,7 +191,7 @@ impl<R: Read> Iterator for ContactsReader<R> {
             Err(e) => return Some(Err(e)),
         };
         let id = self.table.cell(self.id_column).trim();
-        if id.is_empty() {
+        if id.is_empty() || self.cleaning.is_missing(id) {
             let name = &self.table.header()[self.id_column];
             let message = format!("missing `{name}`: every contact needs an id");
             return Some(Err(self.table.error(
@@ -126,15 +203,23 @@ impl<R: Read> Iterator for ContactsReader<R> {
         }
         let id = id.to_owned();
         let mut attributes = Attributes::new();
-        for (column, name) in self.table.header().iter().enumerate() {
+        for (column, name) in self.names.iter().enumerate() {
             let cell = self.table.cell(column).trim();
-            if cell.is_empty() {
+            if cell.is_empty() || self.cleaning.is_missing(cell) {
                 continue;
             }
+            // A cell that does not parse in a typed column stays text: numeric
+            // operators then see no number, as they would without cleaning.
+            let value = match self.kinds[column] {
+                Kind::Number => parse_number(cell).map(Value::Num),
+                Kind::Boolean => parse_bool(cell).map(Value::Bool),
+                Kind::Text => None,
+            }
+            .unwrap_or_else(|| Value::Str(cell.to_owned()));
             if Some(column) == self.email_column {
-                attributes.set("email", Value::Str(cell.to_owned()));
+                attributes.set("email", value);
             } else if column != self.id_column {
-                attributes.set(name.as_str(), Value::Str(cell.to_owned()));
+                attributes.set(name.as_str(), value);
             }
         }
         let row = ContactRow {

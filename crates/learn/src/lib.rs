@@ -12,6 +12,10 @@
 //!   (ties count half);
 //! * a calibration table: conversion rate per score decile.
 //!
+//! And it learns: [`logistic`] fits an L2-regularised logistic regression (what
+//! `leadscore tune` re-weights a model's rules with), [`tune`] holds the folds, the
+//! mapping of learned weights to points, and the lift test for suggested rules.
+//!
 //! ```
 //! use leadscore_learn::{Observation, evaluate};
 //!
@@ -30,7 +34,9 @@
 
 #![deny(missing_docs)]
 
+pub mod logistic;
 pub mod report;
+pub mod tune;
 
 use serde::Serialize;
 

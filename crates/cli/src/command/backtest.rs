@@ -17,11 +17,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use leadscore_engine::{Engine, Millis, ScoreResult};
-use leadscore_formats::{OutcomesReader, parse_timestamp};
+use leadscore_formats::{Cleaning, OutcomesReader, parse_timestamp};
 use leadscore_learn::{Evaluation, Observation, evaluate};
 
 use crate::Outcome;
 use crate::batch::{Problems, each_contact, progress_bar};
+use crate::crm::CrmArgs;
 use crate::history::History;
 
 /// Output format.
@@ -63,6 +64,9 @@ pub struct Args {
     /// Stop at the first malformed line or row.
     #[arg(long)]
     strict: bool,
+    /// Cleaning a CRM export.
+    #[command(flatten)]
+    crm: CrmArgs,
 }
 
 /// A contact's outcome: when, and whether it is a conversion.
@@ -152,7 +156,7 @@ fn backtest(
     };
     let observations = score_before_outcomes(
         engine,
-        &args.contacts,
+        (&args.contacts, &args.crm.cleaning(engine.model())),
         &args.events,
         outcomes,
         as_of,
@@ -193,7 +197,7 @@ pub(super) fn as_of_or_latest(
 /// result with whether the contact converted. In contacts-file order.
 pub(super) fn score_before_outcomes<T: Send>(
     engine: &Engine,
-    contacts: &Path,
+    (contacts, cleaning): (&Path, &Cleaning),
     events: &Path,
     outcomes: &Outcomes,
     as_of: Millis,
@@ -221,6 +225,7 @@ pub(super) fn score_before_outcomes<T: Send>(
     let mut mapped = Vec::new();
     each_contact(
         contacts,
+        cleaning,
         &history,
         problems,
         &bar,

@@ -7,3 +7,4 @@ pub mod model;
 pub mod report;
 pub mod score;
 pub mod serve;
+pub mod tune;

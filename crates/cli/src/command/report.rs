@@ -20,6 +20,7 @@ use leadscore_model::compiled::EngagementSource;
 use super::backtest::{as_of_or_latest, read_outcomes, score_before_outcomes};
 use crate::Outcome;
 use crate::batch::Problems;
+use crate::crm::CrmArgs;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -57,6 +58,9 @@ pub struct Args {
     /// Stop at the first malformed line or row.
     #[arg(long)]
     strict: bool,
+    /// Cleaning a CRM export.
+    #[command(flatten)]
+    crm: CrmArgs,
 }
 
 /// Run `leadscore report`.
@@ -83,7 +87,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let stages = &engine.model().stages;
     let seen = score_before_outcomes(
         &engine,
-        &args.contacts,
+        (&args.contacts, &args.crm.cleaning(engine.model())),
         &args.events,
         &outcomes,
         as_of,

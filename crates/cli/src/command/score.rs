@@ -20,6 +20,7 @@ use leadscore_formats::{CsvWriter, JsonlWriter, parse_timestamp};
 
 use crate::Outcome;
 use crate::batch::{PRINT_LIMIT, Problems, each_contact, peak_memory, progress_bar};
+use crate::crm::CrmArgs;
 use crate::history::History;
 
 /// Output format.
@@ -55,6 +56,9 @@ pub struct Args {
     /// Stop at the first malformed line or row instead of reporting and skipping it.
     #[arg(long)]
     strict: bool,
+    /// Cleaning a CRM export.
+    #[command(flatten)]
+    crm: CrmArgs,
 }
 
 /// Results go to one of the two writers.
@@ -89,6 +93,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let Some(model) = super::model::load(&args.model)? else {
         return Ok(Outcome::Invalid);
     };
+    let cleaning = args.crm.cleaning(&model);
     let engine = Engine::new(model);
     let mut problems = Problems {
         strict: args.strict,
@@ -128,6 +133,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let bar = progress_bar(history.keys().len() as u64, "contacts");
     let visited = each_contact(
         &args.contacts,
+        &cleaning,
         &history,
         &mut problems,
         &bar,
