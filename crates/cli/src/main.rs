@@ -8,12 +8,14 @@
 
 mod batch;
 mod command;
+mod config;
+mod crm;
 mod history;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc: the batch path allocates small strings on every core, where it measured
 /// clearly faster than the system allocator (see the issue note for figures).
@@ -41,6 +43,8 @@ enum Command {
     Backtest(command::backtest::Args),
     /// Which scores, labels, stages and rules preceded a sale: tables, JSON, SVG charts.
     Report(command::report::Args),
+    /// Re-weight a model's rules from outcomes, judged by cross-validation.
+    Tune(command::tune::Args),
     /// Write realistic synthetic contacts, events and outcomes.
     Generate(command::generate::Args),
     /// Run the service: ingestion, REST API, metrics.
@@ -72,7 +76,14 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match config::apply(std::env::args_os().collect(), &Cli::command()) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("leadscore: {error:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let outcome = match cli.command {
         Command::Score(args) => command::score::run(args),
         Command::Model { command } => match command {
@@ -81,6 +92,7 @@ fn main() -> ExitCode {
         },
         Command::Backtest(args) => command::backtest::run(args),
         Command::Report(args) => command::report::run(args),
+        Command::Tune(args) => command::tune::run(args),
         Command::Generate(args) => command::generate::run(args),
         Command::Serve(args) => command::serve::run(args),
         Command::Keys { command } => command::keys::run(command),

@@ -31,9 +31,23 @@ impl Serve {
     /// Start `serve` on `db` with the example model on a free port; waits until it
     /// says where it listens.
     fn start(db: &str) -> Serve {
+        let model = root().join("examples/b2b.toml");
+        let model = model.to_str().expect("a UTF-8 path");
+        Serve::start_with(&[
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            "127.0.0.1:0",
+            "--model",
+            model,
+        ])
+    }
+
+    /// Start `leadscore` with `args` (a `serve` command line).
+    fn start_with(args: &[&str]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
-            .args(["serve", "--db", db, "--listen", "127.0.0.1:0", "--model"])
-            .arg(root().join("examples/b2b.toml"))
+            .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
@@ -465,4 +479,56 @@ fn two_servers_on_one_postgres_end_with_the_batch_clis_scores() {
         assert!((a - b).abs() < 1e-9, "{id} raw: {result} vs {cli}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `serve --config FILE`: the file's settings are used, a flag overrides one, and an
+/// unknown key stops the server before it listens, naming the file and line.
+#[test]
+fn a_config_file_sets_what_flags_do_not() {
+    let dir = scratch("config");
+    let db = format!("sqlite://{}", dir.join("config.db").display());
+    let config = dir.join("leadscore.toml");
+    let model = root().join("examples/b2b.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# the service's settings\ndb = {db:?}\nmodel = {:?}\nlisten = \"127.0.0.1:9\"\ntick = 0\n",
+            model.display().to_string()
+        ),
+    )
+    .unwrap();
+    let config_path = config.to_str().unwrap();
+    // The file says port 9 (not ours to take); the flag wins with a free port.
+    let server = Serve::start_with(&["serve", "--config", config_path, "--listen", "127.0.0.1:0"]);
+    assert_ne!(server.address, "127.0.0.1:9");
+    let health = get_status(&server.address, "/healthz");
+    assert_eq!(health, Some(200));
+    drop(server);
+    // The database the file named was created and holds the model.
+    assert!(dir.join("config.db").exists());
+
+    std::fs::write(&config, format!("db = {db:?}\n\nlistn = \"127.0.0.1:0\"\n")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(["serve", "--config", config_path])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{config_path}:3: unknown setting `listn`")),
+        "{stderr}"
+    );
+}
+
+/// GET `path`; the status, or `None` when the connection failed.
+fn get_status(address: &str, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
 }

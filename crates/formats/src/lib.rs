@@ -41,17 +41,21 @@
 
 #![deny(missing_docs)]
 
+pub mod clean;
 pub mod contacts;
 pub mod error;
 pub mod events;
+pub mod events_csv;
 pub mod outcomes;
 pub mod results;
 mod table;
 pub mod time;
 
+pub use clean::Cleaning;
 pub use contacts::{ContactRow, ContactsReader};
 pub use error::{FileError, LineError, LineErrorKind, RowError, RowErrorKind};
 pub use events::{Chunk, JsonlReader, Line, Message, MessageError, MessageKind, parse_message};
+pub use events_csv::{EventRow, EventsCsvReader};
 pub use outcomes::{Outcome, OutcomeRow, OutcomesReader};
 pub use results::{CsvWriter, JsonlWriter, ResultJson};
 pub use time::{Rfc3339, format_timestamp, parse_timestamp};

@@ -35,6 +35,9 @@ use crate::state::AppState;
 /// Most messages appended in one group (one transaction).
 pub const GROUP_MESSAGES: usize = 5_000;
 
+/// Contacts rescored together (read in a few statements, saved in one transaction).
+pub const RESCORE_BATCH: usize = 500;
+
 /// Requests waiting for the committer; beyond this, handlers wait to enqueue.
 const QUEUE: usize = 1_024;
 
@@ -93,6 +96,19 @@ impl Committer {
             .await
             .map_err(|_| unavailable())?;
         answer.await.map_err(|_| unavailable())?
+    }
+
+    /// Have `contacts` rescored in the background like those of a commit (an import
+    /// appended their messages or changed their records); reads that wait for
+    /// [`Committer::settled`] see their new scores.
+    pub fn rescore_later(&self, state: &AppState, contacts: impl IntoIterator<Item = String>) {
+        self.sender.get_or_init(|| start(state));
+        {
+            let mut pending = self.lock();
+            pending.contacts.extend(contacts);
+            pending.generation += 1;
+        }
+        self.wake.notify_one();
     }
 
     /// Wait until every contact touched by messages acknowledged so far is rescored.
@@ -235,11 +251,19 @@ async fn rescorer(state: AppState) {
             committer.wake.notified().await;
             continue;
         }
+        let contacts: Vec<String> = contacts.into_iter().collect();
         let mut failed = Vec::new();
-        for id in contacts {
-            if let Err(error) = scoring::rescore(&state, &id).await {
-                tracing::error!(contact = %id, %error, "rescoring failed; will retry");
-                failed.push(id);
+        for batch in contacts.chunks(RESCORE_BATCH) {
+            if let Err(error) = scoring::rescore_many(&state, batch).await {
+                // One contact can spoil a batch (say, unreadable stored attributes):
+                // rescore this one contact by contact, so the others are not held up.
+                tracing::warn!(%error, contacts = batch.len(), "batch rescoring failed; one by one");
+                for id in batch {
+                    if let Err(error) = scoring::rescore(&state, id).await {
+                        tracing::error!(contact = %id, %error, "rescoring failed; will retry");
+                        failed.push(id.clone());
+                    }
+                }
             }
         }
         committer.rescored.send_replace(generation);

@@ -154,6 +154,8 @@ struct ListParams {
     label: Option<String>,
     grade: Option<String>,
     stage: Option<String>,
+    /// Only the contacts this member owns (routing; `docs/automation.md`).
+    owner: Option<String>,
     cursor: Option<String>,
 }
 
@@ -163,7 +165,7 @@ struct Page {
     next: Option<String>,
 }
 
-/// `GET /api/v1/contacts?sort=-score&limit=N[&label=&grade=&stage=&cursor=]`.
+/// `GET /api/v1/contacts?sort=-score&limit=N[&label=&grade=&stage=&owner=&cursor=]`.
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -209,6 +211,7 @@ async fn list(
             label: params.label,
             grade: params.grade,
             stage: params.stage,
+            owner: params.owner,
             limit,
             after: params.cursor.filter(|c| !c.is_empty()),
         })

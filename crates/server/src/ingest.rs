@@ -231,7 +231,11 @@ pub fn json_body(body: Body, limit: usize) -> Result<Value> {
 
 /// Validate one message and make it a log entry. `route_kind` is the type of a
 /// single-message route; `receivedAt` is set to the server's time unless present.
-fn prepare(value: Value, route_kind: Option<MessageKind>, received_at: Millis) -> Result<NewEvent> {
+pub(crate) fn prepare(
+    value: Value,
+    route_kind: Option<MessageKind>,
+    received_at: Millis,
+) -> Result<NewEvent> {
     let Value::Object(mut map) = value else {
         return Err(Error::bad_request(
             format!(

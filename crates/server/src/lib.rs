@@ -12,7 +12,13 @@
 //! * `adjustments`: `/api/v1/contacts/{id}/adjustments`, manual points with a reason.
 //! * [`models`]: `/api/v1/models...`: upload, list, diff, activate (with background
 //!   rescoring).
+//! * `transfer`: CSV imports of contacts and events, exports of scores, contacts and
+//!   the log, and the privacy export of one contact.
 //! * [`tick`]: the background tick that keeps stored scores current as time passes.
+//! * `automation`: after each rescoring, stage history, trigger edges (outbox, tags,
+//!   `set_stage`, `assign`) and routing; `automation_api`: the outbox, owners' queues
+//!   and a contact's automation record over HTTP; [`deliver`]: the worker that sends
+//!   webhooks and e-mails from the outbox (`docs/automation.md`).
 //! * `ops`: `/healthz`, `/metrics`, `/api/v1/openapi.json`.
 //! * `scoring`: how a contact's score is computed from its stored history.
 //! * `auth`: keys, roles and how a request proves it holds one.
@@ -31,8 +37,11 @@
 
 mod adjustments;
 mod auth;
+mod automation;
+mod automation_api;
 mod commit;
 mod contacts;
+pub mod deliver;
 pub mod error;
 mod ingest;
 pub mod keys;
@@ -42,6 +51,7 @@ mod ops;
 mod scoring;
 pub mod state;
 pub mod tick;
+mod transfer;
 
 use std::future::Future;
 
@@ -59,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .merge(contacts::router())
         .merge(adjustments::router())
         .merge(models::router())
+        .merge(automation_api::router())
+        .merge(transfer::router(&state))
         .merge(ops::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -89,6 +101,12 @@ pub async fn run(
         .config
         .tick
         .map(|period| tick::spawn(state.clone(), period));
+    // The delivery worker (when enabled) sends what trigger edges put in the outbox.
+    let deliver = if state.config.delivery.worker {
+        Some(deliver::spawn(state.clone()).map_err(std::io::Error::other)?)
+    } else {
+        None
+    };
     let rescoring = state.rescoring.clone();
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
@@ -98,5 +116,8 @@ pub async fn run(
     drop(tick);
     rescoring.stop();
     committer.shutdown().await;
+    // Last: deliveries enqueued by the final rescorings are sent now or, when this
+    // stops first, by the next server to run (they are in the store).
+    drop(deliver);
     served
 }

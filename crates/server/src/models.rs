@@ -30,8 +30,13 @@ use crate::error::{Error, ErrorBody, Result};
 use crate::scoring;
 use crate::state::AppState;
 
-/// Contacts rescored at once by an activation's background task.
-const WORKERS: usize = 4;
+/// Batches rescored at once by an activation's background task: two, so that one
+/// batch is scored on a core while the other reads or commits.
+const WORKERS: usize = 2;
+
+/// Contacts per batch of an activation's rescoring (read together, saved in one
+/// transaction; also the step of the visible progress).
+const ACTIVATION_BATCH: usize = 500;
 
 /// The model routes.
 pub fn router() -> Router<AppState> {
@@ -147,6 +152,9 @@ pub async fn start_rescoring(
     engine: Arc<Engine>,
     version: i64,
 ) -> Result<Progress> {
+    // Contacts owned by a member the new model no longer has are released first, so
+    // that the rescoring below routes them again.
+    crate::automation::release_removed_members(state, &engine).await?;
     let ids = state.store.contact_ids().await?;
     let rescoring = Arc::clone(&state.rescoring);
     rescoring.stop();
@@ -176,13 +184,25 @@ pub async fn start_rescoring(
                     if rescoring.generation.load(Ordering::Acquire) != generation {
                         return;
                     }
-                    let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    let start = next.fetch_add(ACTIVATION_BATCH, Ordering::Relaxed);
+                    let Some(batch) = ids.get(start..(start + ACTIVATION_BATCH).min(ids.len()))
+                    else {
                         return;
                     };
-                    if let Err(error) = scoring::rescore(&state, id).await {
-                        tracing::error!(contact = %id, %error, "rescoring after activation failed");
+                    if batch.is_empty() {
+                        return;
                     }
-                    rescoring.done.fetch_add(1, Ordering::Relaxed);
+                    if let Err(error) = scoring::rescore_many(&state, batch).await {
+                        tracing::warn!(%error, "batch rescoring after activation failed; one by one");
+                        for id in batch {
+                            if let Err(error) = scoring::rescore(&state, id).await {
+                                tracing::error!(contact = %id, %error, "rescoring after activation failed");
+                            }
+                        }
+                    }
+                    rescoring
+                        .done
+                        .fetch_add(u64::try_from(batch.len()).unwrap_or(0), Ordering::Relaxed);
                 }
             });
         }

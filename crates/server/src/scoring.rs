@@ -9,12 +9,13 @@
 //! past instant leaves out an anonymous visitor's events if it was identified later.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use leadscore_engine::{
     Adjustment, Attributes, Engine, Event, Identify, Millis, ScoreResult, Value,
 };
 use leadscore_formats::{MessageKind, ResultJson, parse_message};
-use leadscore_store::{Store as _, StoredAdjustment, StoredEvent, StoredScore};
+use leadscore_store::{ContactInputs, Store as _, StoredAdjustment, StoredEvent, StoredScore};
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -35,15 +36,35 @@ pub async fn compute(state: &AppState, id: &str, now: Millis) -> Result<Option<S
     if contact.is_none() && history.is_empty() {
         return Ok(None);
     }
-    let attributes = match &contact {
+    let adjustments = state.store.adjustments(id).await?;
+    let inputs = ContactInputs {
+        id: id.to_owned(),
+        contact,
+        history,
+        adjustments,
+    };
+    score_inputs(&state.engine(), &inputs, now)
+}
+
+/// The score of one contact from what the store holds of it, as of `now`; `None` when
+/// there is nothing (no record and no history). Pure: no store, no clock.
+pub fn score_inputs(
+    engine: &Engine,
+    inputs: &ContactInputs,
+    now: Millis,
+) -> Result<Option<ScoreResult>> {
+    let id = inputs.id.as_str();
+    if inputs.contact.is_none() && inputs.history.is_empty() {
+        return Ok(None);
+    }
+    let attributes = match &inputs.contact {
         Some(contact) => attributes_from_json(&contact.attributes).map_err(|e| {
             Error::Internal(format!("contact `{id}`: stored attributes unreadable: {e}"))
         })?,
         None => Attributes::new(),
     };
-    let (events, identifies) = inputs(id, &history, now);
-    let engine = state.engine();
-    let adjustments = adjustments(&engine, &state.store.adjustments(id).await?);
+    let (events, identifies) = self::inputs(id, &inputs.history, now);
+    let adjustments = adjustments(engine, &inputs.adjustments);
     Ok(Some(engine.score(
         attributes,
         &events,
@@ -51,6 +72,47 @@ pub async fn compute(state: &AppState, id: &str, now: Millis) -> Result<Option<S
         &adjustments,
         now,
     )))
+}
+
+/// Rescore many contacts now and store their scores in one transaction: what the
+/// background rescorings (after ingestion, an activation, the tick) use, so that a
+/// thousand contacts cost a few reads and one commit instead of four statements and
+/// a commit each. Automation (stages, routing, trigger edges) runs per contact as in
+/// [`rescore`]. Returns how many contacts had something to score.
+pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let _guards = state.rescore_locks(ids).await;
+    let now = now();
+    let engine = state.engine();
+    let inputs = state.store.inputs_of(ids).await?;
+    // Scoring is CPU work: off the async workers, so requests keep being served.
+    let scoring_engine = Arc::clone(&engine);
+    let results = tokio::task::spawn_blocking(move || {
+        inputs
+            .iter()
+            .filter_map(|input| {
+                score_inputs(&scoring_engine, input, now)
+                    .transpose()
+                    .map(|result| result.map(|r| (input.id.clone(), r)))
+            })
+            .collect::<Result<Vec<_>>>()
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("scoring task failed: {e}")))??;
+    let mut stored = Vec::with_capacity(results.len());
+    for (id, mut result) in results {
+        let owner = crate::automation::apply(state, &id, now, &mut result).await?;
+        stored.push(crate::automation::stored_score(
+            &id,
+            now,
+            &result,
+            owner.as_deref(),
+        )?);
+    }
+    state.store.save_scores(&stored).await?;
+    Ok(stored.len())
 }
 
 /// The engine's adjustments from the stored ones: a group is looked up by name in the
@@ -77,10 +139,12 @@ fn adjustments(engine: &Engine, stored: &[StoredAdjustment]) -> Vec<Adjustment> 
 pub async fn rescore(state: &AppState, id: &str) -> Result<Option<StoredScore>> {
     let _guard = state.rescore_lock(id).lock().await;
     let now = now();
-    let Some(result) = compute(state, id, now).await? else {
+    let Some(mut result) = compute(state, id, now).await? else {
         return Ok(None);
     };
-    let stored = stored_score(id, now, &result)?;
+    // Stage history, trigger edges and routing; sets the reported stage.
+    let owner = crate::automation::apply(state, id, now, &mut result).await?;
+    let stored = crate::automation::stored_score(id, now, &result, owner.as_deref())?;
     state.store.save_score(&stored).await?;
     Ok(Some(stored))
 }
@@ -89,19 +153,6 @@ pub async fn rescore(state: &AppState, id: &str) -> Result<Option<StoredScore>> 
 pub fn result_json(id: &str, as_of: Millis, result: &ScoreResult) -> Result<String> {
     serde_json::to_string(&ResultJson::new(id, as_of, result).with_explain(true))
         .map_err(|e| Error::Internal(format!("cannot serialize a result: {e}")))
-}
-
-/// A result as the store keeps it: the numbers to sort and filter on, and the JSON.
-pub fn stored_score(id: &str, as_of: Millis, result: &ScoreResult) -> Result<StoredScore> {
-    Ok(StoredScore {
-        contact_id: id.to_owned(),
-        as_of,
-        score: result.clamped,
-        label: result.label.clone(),
-        grade: result.grade.clone(),
-        stage: result.stage.clone(),
-        result: result_json(id, as_of, result)?,
-    })
 }
 
 /// Events and identify calls of `id`'s history that exist as of `now`.

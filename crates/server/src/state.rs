@@ -18,9 +18,13 @@ pub struct Config {
     pub max_batch: usize,
     /// Most results in one page of `GET /api/v1/contacts` (`limit` above: 400).
     pub max_page: u32,
+    /// Largest body of a CSV or JSONL import (`/api/v1/import/...`), in bytes.
+    pub max_import_bytes: usize,
     /// How often the background tick rescores contacts whose stored score is older
     /// than this (decay, `within` windows, absence rules); `None`: no tick.
     pub tick: Option<Duration>,
+    /// Webhook and e-mail delivery (`deliver`; `docs/automation.md`).
+    pub delivery: crate::deliver::DeliveryConfig,
 }
 
 impl Default for Config {
@@ -29,7 +33,9 @@ impl Default for Config {
             max_body_bytes: 512 * 1024,
             max_batch: 500,
             max_page: 500,
+            max_import_bytes: 64 * 1024 * 1024,
             tick: None,
+            delivery: crate::deliver::DeliveryConfig::default(),
         }
     }
 }
@@ -56,6 +62,8 @@ pub struct AppState {
     pub(crate) rescore_locks: Arc<[tokio::sync::Mutex<()>]>,
     /// Ingestion's group committer and the rescoring behind it (`commit`).
     pub(crate) committer: Arc<crate::commit::Committer>,
+    /// The delivery worker's wake-up and the automation counters (`deliver`).
+    pub(crate) automation: Arc<crate::deliver::Shared>,
 }
 
 /// Number of rescoring lock stripes: enough that unrelated contacts rarely wait.
@@ -77,6 +85,7 @@ impl AppState {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             committer: Arc::default(),
+            automation: Arc::default(),
         }
     }
 
@@ -103,12 +112,30 @@ impl AppState {
 
     /// The rescoring lock of contact `id`.
     pub(crate) fn rescore_lock(&self, id: &str) -> &tokio::sync::Mutex<()> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        id.hash(&mut hasher);
-        let index = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0);
-        &self.rescore_locks[index]
+        &self.rescore_locks[stripe(id)]
     }
+
+    /// The rescoring locks of all of `ids`, taken in stripe order (so that two batches,
+    /// or a batch and a single contact, never wait for each other in a circle).
+    pub(crate) async fn rescore_locks<'a>(
+        &'a self,
+        ids: &[String],
+    ) -> Vec<tokio::sync::MutexGuard<'a, ()>> {
+        let stripes: std::collections::BTreeSet<usize> = ids.iter().map(|id| stripe(id)).collect();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for index in stripes {
+            guards.push(self.rescore_locks[index].lock().await);
+        }
+        guards
+    }
+}
+
+/// The lock stripe of contact `id`.
+fn stripe(id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut hasher);
+    usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0)
 }
 
 /// The model requests score with.

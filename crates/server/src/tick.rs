@@ -69,14 +69,26 @@ pub async fn run_once(state: &AppState, period: Duration) -> u64 {
             return rescored;
         }
         let mut progressed = false;
-        for id in &ids {
-            match scoring::rescore(state, id).await {
-                Ok(Some(_)) => {
-                    rescored += 1;
-                    progressed = true;
+        match scoring::rescore_many(state, &ids).await {
+            Ok(n) => {
+                rescored += u64::try_from(n).unwrap_or(0);
+                progressed = n > 0;
+            }
+            Err(error) => {
+                // One contact can spoil a page: go one by one so the others move on.
+                tracing::warn!(%error, "tick: batch rescoring failed; one by one");
+                for id in &ids {
+                    match scoring::rescore(state, id).await {
+                        Ok(Some(_)) => {
+                            rescored += 1;
+                            progressed = true;
+                        }
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::error!(contact = %id, %error, "tick: rescoring failed")
+                        }
+                    }
                 }
-                Ok(None) => {}
-                Err(error) => tracing::error!(contact = %id, %error, "tick: rescoring failed"),
             }
         }
         // A page where nothing could be rescored would come back unchanged: stop here

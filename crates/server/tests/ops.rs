@@ -61,6 +61,12 @@ async fn the_openapi_document_describes_the_routes() {
         "/api/v1/contacts/{id}",
         "/api/v1/contacts/{id}/score",
         "/api/v1/contacts/{id}/scores",
+        "/api/v1/contacts/{id}/export",
+        "/api/v1/import/contacts",
+        "/api/v1/import/events",
+        "/api/v1/export/scores",
+        "/api/v1/export/contacts",
+        "/api/v1/export/events",
         "/healthz",
         "/metrics",
     ] {

@@ -17,3 +17,4 @@ mod ingest;
 mod models;
 mod ops;
 mod postgres;
+mod transfer;

@@ -126,6 +126,22 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 pub(crate) const EVENT_COLUMNS: &str =
     "seq, message_id, kind, user_id, anonymous_id, timestamp, received_at, body";
 
+/// [`EVENT_COLUMNS`] qualified by the table name, for joins.
+pub(crate) const QUALIFIED_EVENT_COLUMNS: &str = "events.seq, events.message_id, events.kind, \
+    events.user_id, events.anonymous_id, events.timestamp, events.received_at, events.body";
+
+/// Ids per `IN (...)` list of a bulk read (two lists per statement stay far below both
+/// backends' parameter limits).
+pub(crate) const IN_CHUNK: usize = 500;
+
+/// `$1, $2, ..., $n`.
+pub(crate) fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Columns of `scores` and `score_history`, in decoding order.
 pub(crate) const SCORE_COLUMNS: &str = "contact_id, as_of, score, label, grade, stage, result";
 
@@ -173,11 +189,11 @@ macro_rules! impl_store {
             use super::*;
             use crate::backend::{
                 backoff, INSERT_CHUNK, decode_cursor, encode_cursor, fingerprint, page_limit,
-                ADJUSTMENT_COLUMNS, EVENT_COLUMNS, KEY_COLUMNS, MAX_ATTEMPTS, MODEL_COLUMNS,
-                SCORE_COLUMNS,
+                ADJUSTMENT_COLUMNS, EVENT_COLUMNS, IN_CHUNK, KEY_COLUMNS, MAX_ATTEMPTS,
+                MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, SCORE_COLUMNS, placeholders,
             };
             use crate::{
-                Appended, Contact, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
+                Appended, Contact, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
                 Result, ScorePage, ScoreQuery, Store, StoredAdjustment, StoredEvent, StoredScore,
             };
 
@@ -395,9 +411,27 @@ macro_rules! impl_store {
                 }
 
                 /// One attempt at [`Store::save_score`].
-                async fn save_score_once(&self, score: &StoredScore) -> Result<(), sqlx::Error> {
-                    let print = fingerprint(&score.result);
+                async fn put_contacts_once(&self, contacts: &[(String, String)], now: Millis) -> Result<(), sqlx::Error> {
                     let mut tx = self.begin_write().await?;
+                    for (id, attributes) in contacts {
+                        sqlx::query(
+                            "INSERT INTO contacts (id, attributes, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE \
+                             SET attributes = excluded.attributes, updated_at = excluded.updated_at",
+                        )
+                        .bind(id)
+                        .bind(attributes)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await
+                }
+
+                async fn save_scores_once(&self, scores: &[StoredScore]) -> Result<(), sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    for score in scores {
+                    let print = fingerprint(&score.result);
                     // Changes a row only when the fingerprint differs (or the row is
                     // new); only then does the history grow. Atomic on both backends.
                     let changed = sqlx::query(
@@ -449,6 +483,7 @@ macro_rules! impl_store {
                         .bind(&score.result)
                         .execute(&mut *tx)
                         .await?;
+                    }
                     }
                     tx.commit().await?;
                     Ok(())
@@ -507,6 +542,13 @@ macro_rules! impl_store {
                         "DELETE FROM adjustments WHERE contact_id = $1",
                         "DELETE FROM scores WHERE contact_id = $1",
                         "DELETE FROM contacts WHERE id = $1",
+                        // Automation (migration 0003): edges, outbox, stages, owners, tags.
+                        "DELETE FROM trigger_state WHERE contact_id = $1",
+                        "DELETE FROM deliveries WHERE contact_id = $1",
+                        "DELETE FROM stage_history WHERE contact_id = $1",
+                        "DELETE FROM owners WHERE contact_id = $1",
+                        "DELETE FROM assignments WHERE contact_id = $1",
+                        "DELETE FROM tags WHERE contact_id = $1",
                     ] {
                         erased += sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
                     }
@@ -570,8 +612,129 @@ macro_rules! impl_store {
                     }))
                 }
 
+                async fn put_contacts(&self, contacts: &[(String, String)], now: Millis) -> Result<()> {
+                    retry(|| self.put_contacts_once(contacts, now)).await
+                }
+
+                async fn contacts_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<Contact>> {
+                    let rows = sqlx::query(
+                        "SELECT id, attributes, created_at, updated_at FROM contacts \
+                         WHERE $1 IS NULL OR id > $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(self.reader())
+                    .await?;
+                    let mut contacts = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        contacts.push(Contact {
+                            id: row.try_get(0)?,
+                            attributes: row.try_get(1)?,
+                            created_at: row.try_get(2)?,
+                            updated_at: row.try_get(3)?,
+                        });
+                    }
+                    Ok(contacts)
+                }
+
+                async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+                    let sql = format!(
+                        "SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(self.reader())
+                        .await?;
+                    Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
+                }
+
                 async fn save_score(&self, score: &StoredScore) -> Result<()> {
-                    retry(|| self.save_score_once(score)).await
+                    retry(|| self.save_scores_once(std::slice::from_ref(score))).await
+                }
+
+                async fn save_scores(&self, scores: &[StoredScore]) -> Result<()> {
+                    if scores.is_empty() {
+                        return Ok(());
+                    }
+                    retry(|| self.save_scores_once(scores)).await
+                }
+
+                async fn inputs_of(&self, ids: &[String]) -> Result<Vec<ContactInputs>> {
+                    let mut all: Vec<ContactInputs> = ids
+                        .iter()
+                        .map(|id| ContactInputs { id: id.clone(), ..ContactInputs::default() })
+                        .collect();
+                    let position: HashMap<&str, usize> =
+                        ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+                    for chunk in ids.chunks(IN_CHUNK) {
+                        let list = placeholders(chunk.len());
+                        let sql = format!(
+                            "SELECT id, attributes, created_at, updated_at FROM contacts WHERE id IN ({list})"
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id);
+                        }
+                        for row in query.fetch_all(self.reader()).await? {
+                            let contact = Contact {
+                                id: row.try_get(0)?,
+                                attributes: row.try_get(1)?,
+                                created_at: row.try_get(2)?,
+                                updated_at: row.try_get(3)?,
+                            };
+                            if let Some(&i) = position.get(contact.id.as_str()) {
+                                all[i].contact = Some(contact);
+                            }
+                        }
+                        // Own messages and the anonymous-only messages of linked ids, as
+                        // `history` reads them, tagged with the contact they belong to.
+                        let sql = format!(
+                            "SELECT user_id AS owner, {EVENT_COLUMNS} FROM events WHERE user_id IN ({list}) \
+                             UNION ALL \
+                             SELECT links.user_id AS owner, {QUALIFIED_EVENT_COLUMNS} FROM events \
+                             JOIN links ON events.anonymous_id = links.anonymous_id \
+                             WHERE events.user_id IS NULL AND links.user_id IN ({list}) \
+                             ORDER BY seq"
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id);
+                        }
+                        for row in query.fetch_all(self.reader()).await? {
+                            let owner: String = row.try_get(0)?;
+                            let event = StoredEvent {
+                                seq: row.try_get(1)?,
+                                event: NewEvent {
+                                    message_id: row.try_get(2)?,
+                                    kind: row.try_get(3)?,
+                                    user_id: row.try_get(4)?,
+                                    anonymous_id: row.try_get(5)?,
+                                    timestamp: row.try_get(6)?,
+                                    received_at: row.try_get(7)?,
+                                    body: row.try_get(8)?,
+                                },
+                            };
+                            if let Some(&i) = position.get(owner.as_str()) {
+                                all[i].history.push(event);
+                            }
+                        }
+                        let sql = format!(
+                            "SELECT {ADJUSTMENT_COLUMNS} FROM adjustments WHERE contact_id IN ({list}) \
+                             ORDER BY at, id"
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id);
+                        }
+                        for row in query.fetch_all(self.reader()).await? {
+                            let adjustment = adjustment_from_row(&row)?;
+                            if let Some(&i) = position.get(adjustment.adjustment.contact_id.as_str()) {
+                                all[i].adjustments.push(adjustment);
+                            }
+                        }
+                    }
+                    Ok(all)
                 }
 
                 async fn score(&self, contact_id: &str) -> Result<Option<StoredScore>> {
@@ -606,6 +769,13 @@ macro_rules! impl_store {
                             texts.push(value);
                             sql.push_str(&format!(" AND {column} = ${}", texts.len()));
                         }
+                    }
+                    if let Some(owner) = &query.owner {
+                        texts.push(owner);
+                        sql.push_str(&format!(
+                            " AND contact_id IN (SELECT contact_id FROM owners WHERE owner = ${})",
+                            texts.len()
+                        ));
                     }
                     let n = texts.len();
                     if after.is_some() {

@@ -29,10 +29,12 @@
 
 use std::future::Future;
 
+pub mod automation;
 mod backend;
 pub mod postgres;
 pub mod sqlite;
 
+pub use automation::Automation;
 pub use backend::cursor_is_valid;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -117,6 +119,19 @@ pub struct Contact {
     pub updated_at: Millis,
 }
 
+/// What scoring one contact reads from the store ([`Store::inputs_of`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactInputs {
+    /// The contact id.
+    pub id: String,
+    /// Its record, if it has one.
+    pub contact: Option<Contact>,
+    /// Its messages and those of the anonymous ids linked to it, in log order.
+    pub history: Vec<StoredEvent>,
+    /// Its manual adjustments, in the order they were made.
+    pub adjustments: Vec<StoredAdjustment>,
+}
+
 /// A contact's score as stored: the numbers to filter and sort on, plus the full
 /// result (with its explanation) as JSON text.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +161,8 @@ pub struct ScoreQuery {
     pub grade: Option<String>,
     /// Only this stage.
     pub stage: Option<String>,
+    /// Only contacts this member owns (`automation::Automation::assign_owner`).
+    pub owner: Option<String>,
     /// At most this many (the store may cap it).
     pub limit: u32,
     /// Continue after this cursor (from a previous page's `next`).
@@ -248,6 +265,30 @@ pub trait Store: Send + Sync + 'static {
     /// A contact, if known (from the API, an import, or any message naming it).
     fn contact(&self, id: &str) -> impl Future<Output = Result<Option<Contact>>> + Send;
 
+    /// Create or replace the attributes of many contacts (`(id, attributes)`) in one
+    /// transaction: all are stored or none (a CSV import).
+    fn put_contacts(
+        &self,
+        contacts: &[(String, String)],
+        now: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Contact records with an id after `after` (`None`: from the first), in id order,
+    /// at most `limit` (an export pages through them).
+    fn contacts_after(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Contact>>> + Send;
+
+    /// Messages of the log after position `after`, in log order, at most `limit` (an
+    /// export pages through the whole log).
+    fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+
     /// Store a contact's current score (always: its `as_of` moves on) and add it to its
     /// history only when it changed: when the result differs from the current one in
     /// more than what time alone moves (`as_of`, `raw`, `engagement`, `groups`,
@@ -256,6 +297,15 @@ pub trait Store: Send + Sync + 'static {
     /// compared whole. So a tick that only decayed points below a whole point adds no
     /// history.
     fn save_score(&self, score: &StoredScore) -> impl Future<Output = Result<()>> + Send;
+
+    /// Store many contacts' current scores in one transaction (a rescoring batch), each
+    /// as [`Store::save_score`] does: one commit (and one fsync) for the whole batch.
+    fn save_scores(&self, scores: &[StoredScore]) -> impl Future<Output = Result<()>> + Send;
+
+    /// What scoring needs of each of `ids`, in the order given: the record, the history
+    /// (as [`Store::history`]) and the adjustments (as [`Store::adjustments`]), read
+    /// with a few statements for the whole batch instead of three per contact.
+    fn inputs_of(&self, ids: &[String]) -> impl Future<Output = Result<Vec<ContactInputs>>> + Send;
 
     /// A contact's current score.
     fn score(&self, contact_id: &str) -> impl Future<Output = Result<Option<StoredScore>>> + Send;
@@ -319,7 +369,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Erase a contact: its record, scores, history, adjustments, its messages and
-    /// those of the anonymous ids linked to it. Returns whether anything was there.
+    /// those of the anonymous ids linked to it, and its automation state (trigger
+    /// states, deliveries, stage history, owner, assignments, tags). Returns whether
+    /// anything was there.
     fn erase_contact(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
 
     /// Store a new key.
@@ -390,7 +442,12 @@ delegate! {
     history(contact_id: &str) -> Vec<StoredEvent>;
     put_contact(id: &str, attributes: &str, now: Millis) -> ();
     contact(id: &str) -> Option<Contact>;
+    put_contacts(contacts: &[(String, String)], now: Millis) -> ();
+    contacts_after(after: Option<&str>, limit: u32) -> Vec<Contact>;
+    events_after(after: i64, limit: u32) -> Vec<StoredEvent>;
     save_score(score: &StoredScore) -> ();
+    save_scores(scores: &[StoredScore]) -> ();
+    inputs_of(ids: &[String]) -> Vec<ContactInputs>;
     score(contact_id: &str) -> Option<StoredScore>;
     score_history(contact_id: &str) -> Vec<StoredScore>;
     list_scores(query: &ScoreQuery) -> ScorePage;

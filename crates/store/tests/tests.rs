@@ -4,6 +4,9 @@
 
 use leadscore_store::{KeyRecord, NewAdjustment, NewEvent, StoredScore};
 
+#[macro_use]
+mod automation;
+
 /// A message with the fields the store looks at.
 fn event(
     message_id: Option<&str>,
@@ -254,6 +257,109 @@ mod suite {
         // A message for a known contact keeps its attributes.
         store.append(&[track("m1", "c1", 3000)]).await.unwrap();
         assert_eq!(store.contact("c1").await.unwrap().unwrap(), replaced);
+    }
+
+    pub async fn imports_and_exports_page_through_contacts_and_the_log(store: &impl Store) {
+        store
+            .put_contact("c2", r#"{"title":"old"}"#, 500)
+            .await
+            .unwrap();
+        let rows: Vec<(String, String)> = ["c3", "c1", "c2"]
+            .iter()
+            .map(|id| ((*id).to_owned(), format!(r#"{{"title":"{id}"}}"#)))
+            .collect();
+        store.put_contacts(&rows, 1000).await.unwrap();
+        let first = store.contacts_after(None, 2).await.unwrap();
+        let ids: Vec<&str> = first.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c2"]);
+        assert_eq!(first[1].attributes, r#"{"title":"c2"}"#);
+        assert_eq!((first[1].created_at, first[1].updated_at), (500, 1000));
+        let rest = store.contacts_after(Some("c2"), 2).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].id, "c3");
+        assert!(
+            store
+                .contacts_after(Some("c3"), 2)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let events: Vec<NewEvent> = (0..5)
+            .map(|i| track(&format!("m{i}"), "c1", 2000 + i))
+            .collect();
+        store.append(&events).await.unwrap();
+        let page = store.events_after(0, 3).await.unwrap();
+        assert_eq!(page.len(), 3);
+        let last = page[2].seq;
+        let rest = store.events_after(last, 3).await.unwrap();
+        let ids: Vec<Option<&str>> = page
+            .iter()
+            .chain(&rest)
+            .map(|e| e.event.message_id.as_deref())
+            .collect();
+        assert_eq!(
+            ids,
+            [Some("m0"), Some("m1"), Some("m2"), Some("m3"), Some("m4")]
+        );
+        assert!(store.events_after(rest[1].seq, 3).await.unwrap().is_empty());
+    }
+
+    pub async fn bulk_reads_and_saves_match_the_single_ones(store: &impl Store) {
+        store
+            .append(&[
+                anon("a-1", "anon", 1),
+                track("u-1", "u1", 2),
+                identify("id-1", "u1", "anon", 3),
+                track("u-2", "u2", 4),
+                anon("a-2", "anon", 5),
+            ])
+            .await
+            .unwrap();
+        store
+            .put_contact("u2", r#"{"title":"CTO"}"#, 10)
+            .await
+            .unwrap();
+        store
+            .add_adjustment(&adjustment("u1", 5.0, 20, None))
+            .await
+            .unwrap();
+        let ids: Vec<String> = ["u2", "nobody", "u1"].map(String::from).to_vec();
+        let inputs = store.inputs_of(&ids).await.unwrap();
+        assert_eq!(inputs.len(), 3);
+        for (input, id) in inputs.iter().zip(&ids) {
+            assert_eq!(&input.id, id);
+            assert_eq!(input.contact, store.contact(id).await.unwrap());
+            assert_eq!(input.history, store.history(id).await.unwrap());
+            assert_eq!(input.adjustments, store.adjustments(id).await.unwrap());
+        }
+        assert_eq!(
+            inputs[2].history.len(),
+            4,
+            "linked anonymous messages included"
+        );
+        assert!(inputs[1].history.is_empty() && inputs[1].contact.is_none());
+
+        // A batch save is the single save, for each score.
+        store
+            .save_scores(&[
+                score("u1", 100, 40.0, None),
+                score("u2", 100, 60.0, Some("hot")),
+            ])
+            .await
+            .unwrap();
+        store
+            .save_scores(&[
+                score("u1", 200, 40.0, None),
+                score("u2", 200, 70.0, Some("hot")),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.score_history("u1").await.unwrap().len(), 1);
+        assert_eq!(store.score_history("u2").await.unwrap().len(), 2);
+        assert_eq!(store.score("u1").await.unwrap().unwrap().as_of, 200);
+        assert_eq!(store.score("u2").await.unwrap().unwrap().score, 70.0);
+        store.save_scores(&[]).await.unwrap();
     }
 
     pub async fn save_score_records_only_changes(store: &impl Store) {
@@ -708,6 +814,8 @@ macro_rules! all_suite_tests {
                 the_earliest_link_wins,
                 messages_create_contacts,
                 put_contact_creates_and_replaces,
+                imports_and_exports_page_through_contacts_and_the_log,
+                bulk_reads_and_saves_match_the_single_ones,
                 save_score_records_only_changes,
                 history_ignores_what_only_time_moves,
                 stale_scores_are_the_oldest_first,
@@ -767,6 +875,7 @@ mod sqlite {
     }
 
     all_suite_tests!();
+    automation_suite_tests!();
 
     #[tokio::test]
     async fn committed_data_survives_reopening() {
@@ -933,6 +1042,7 @@ mod postgres {
     }
 
     all_suite_tests!();
+    automation_suite_tests!();
 
     #[tokio::test]
     async fn any_store_opens_postgres_urls() {

@@ -33,9 +33,46 @@ pub struct Args {
     /// windows); 0 disables the tick.
     #[arg(long, env = "LEADSCORE_TICK", default_value_t = 60)]
     tick: u64,
+    /// Secret that signs webhooks (`Leadscore-Signature`); without it they go unsigned.
+    #[arg(long, env = "LEADSCORE_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// A webhook host that may be in a loopback, private or link-local range
+    /// (repeatable; the variable is comma-separated).
+    #[arg(
+        long = "allow-webhook-host",
+        value_name = "HOST",
+        env = "LEADSCORE_ALLOW_WEBHOOK_HOSTS",
+        value_delimiter = ','
+    )]
+    allow_webhook_hosts: Vec<String>,
+    /// Attempts per webhook or e-mail before it is dead-lettered.
+    #[arg(long, env = "LEADSCORE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    webhook_max_attempts: u32,
+    /// Seconds before the first retry; doubled after each failure, at most an hour.
+    #[arg(long, env = "LEADSCORE_WEBHOOK_RETRY_BASE", default_value_t = 30)]
+    webhook_retry_base: u64,
+    /// SMTP server for `notify` actions: `smtp://[USER:PASS@]HOST[:PORT]`, `smtps://...`
+    /// or `smtp://...?tls=required` (STARTTLS).
+    #[arg(long, env = "LEADSCORE_SMTP", hide_env_values = true)]
+    smtp: Option<String>,
+    /// `From:` address of notification e-mails.
+    #[arg(
+        long,
+        env = "LEADSCORE_NOTIFY_FROM",
+        default_value = "leadscore@localhost"
+    )]
+    notify_from: String,
+    /// Do not send webhooks and e-mails from this process (another server sharing the
+    /// database does; they wait in the outbox).
+    #[arg(long, env = "LEADSCORE_NO_DELIVERIES")]
+    no_deliveries: bool,
     /// Address to listen on.
     #[arg(long, env = "LEADSCORE_LISTEN", default_value = "127.0.0.1:8088")]
     listen: String,
+    /// A TOML file of settings: keys are these flags' long names (`db`, `listen`,
+    /// ...); a flag or its environment variable overrides the file.
+    #[arg(long, env = "LEADSCORE_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 /// Run the service until Ctrl-C or SIGTERM.
@@ -123,6 +160,16 @@ async fn serve(args: Args, file: Option<(CompiledModel, String)>) -> Result<Outc
     );
     let config = Config {
         tick: (args.tick > 0).then(|| std::time::Duration::from_secs(args.tick)),
+        delivery: leadscore_server::deliver::DeliveryConfig {
+            worker: !args.no_deliveries,
+            secret: args.webhook_secret.clone().filter(|s| !s.is_empty()),
+            allow_hosts: args.allow_webhook_hosts.clone(),
+            max_attempts: args.webhook_max_attempts,
+            retry_base: std::time::Duration::from_secs(args.webhook_retry_base.max(1)),
+            smtp: args.smtp.clone().filter(|s| !s.is_empty()),
+            notify_from: args.notify_from.clone(),
+            ..Default::default()
+        },
         ..Config::default()
     };
     let state = AppState::new(store.clone(), engine, config);
