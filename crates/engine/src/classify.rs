@@ -21,6 +21,77 @@ pub struct EventClass {
     pub name: EventNameId,
     /// Indices into `model.engagement` of the matched event rules, ascending.
     pub rules: SmallVec<[u16; 4]>,
+    /// For a delivery, open or click under `[machine]`: what machine detection needs.
+    pub mail: Option<MailClass>,
+}
+
+/// A delivery, open or click as `[machine]` sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MailClass {
+    /// Delivery, open or click.
+    pub kind: MailKind,
+    /// Hash of the message id property linking it to its mailing; 0 when it has none.
+    pub link: u64,
+    /// What the event alone says: [`Reason::Human`] or a static reason (flag, user
+    /// agent, IP range).
+    pub flag: Reason,
+}
+
+/// The part an e-mail event plays for `[machine]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    /// `machine.delivered`.
+    Delivered,
+    /// One of `machine.opens`.
+    Open,
+    /// One of `machine.clicks`.
+    Click,
+}
+
+/// Why an open or click counts as a machine's ([`Reason::Human`]: it does not). When
+/// several apply, the first in this order is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Reason {
+    /// Not a machine.
+    Human = 0,
+    /// A provider's flag (`properties.machine_open = true`).
+    Flag = 1,
+    /// A user agent in `machine.user_agents`.
+    UserAgent = 2,
+    /// An address in `machine.ips`.
+    Ip = 3,
+    /// Within `open_within` / `click_within` of its delivery.
+    Delivery = 4,
+    /// Part of a burst of clicks on one mailing.
+    Burst = 5,
+    /// A click with no human open of its mailing before it.
+    NoOpen = 6,
+}
+
+impl Reason {
+    /// Every machine reason, in order.
+    pub const MACHINE: [Reason; 6] = [
+        Reason::Flag,
+        Reason::UserAgent,
+        Reason::Ip,
+        Reason::Delivery,
+        Reason::Burst,
+        Reason::NoOpen,
+    ];
+
+    /// Words for an explanation (`flagged by the provider`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Human => "human",
+            Reason::Flag => "flagged by the provider",
+            Reason::UserAgent => "known machine user agent",
+            Reason::Ip => "from a listed IP range",
+            Reason::Delivery => "within seconds of delivery",
+            Reason::Burst => "in a burst of clicks",
+            Reason::NoOpen => "click without a human open",
+        }
+    }
 }
 
 /// Per event name: which rules and conditions look at it.
@@ -37,6 +108,8 @@ pub(crate) struct NameInfo {
     pub expect_of: Vec<u16>,
     /// How `event = NAME` conditions count it.
     pub count: CountMode,
+    /// The part this name plays under `[machine]`.
+    pub mail: Option<MailKind>,
 }
 
 /// How much history an event-count condition needs.
@@ -73,6 +146,15 @@ pub(crate) fn name_table(model: &CompiledModel) -> Vec<NameInfo> {
                     }
                 }
             }
+        }
+    }
+    if let Some(machine) = &model.machine {
+        names[machine.delivered as usize].mail = Some(MailKind::Delivered);
+        for &open in &machine.opens {
+            names[open as usize].mail = Some(MailKind::Open);
+        }
+        for &click in &machine.clicks {
+            names[click as usize].mail = Some(MailKind::Click);
         }
     }
     let mut visit = |event: EventNameId, within: Option<leadscore_model::Millis>| {
@@ -161,7 +243,67 @@ pub(crate) fn classify(
             rules.push(rule);
         }
     }
-    Some(EventClass { name: id, rules })
+    let mail = names[id as usize]
+        .mail
+        .zip(model.machine.as_ref())
+        .map(|(kind, machine)| mail_class(machine, kind, fields));
+    Some(EventClass {
+        name: id,
+        rules,
+        mail,
+    })
+}
+
+/// What `[machine]` needs to know of one e-mail event.
+fn mail_class(
+    machine: &leadscore_model::Machine,
+    kind: MailKind,
+    fields: &(impl Fields + ?Sized),
+) -> MailClass {
+    use crate::ValueRef;
+    let text = |path: &str| -> Option<String> {
+        match fields.field(path)? {
+            ValueRef::Str(s) if !s.trim().is_empty() => Some(s.to_owned()),
+            ValueRef::Num(n) => Some(n.to_string()),
+            ValueRef::Bool(b) => Some(b.to_string()),
+            ValueRef::Str(_) => None,
+        }
+    };
+    let link = machine
+        .message_id
+        .iter()
+        .find_map(|f| text(f))
+        .map_or(0, |id| crate::message_id_hash(&id).max(1));
+    let flagged = machine.flags.iter().any(|f| match fields.field(f) {
+        Some(ValueRef::Bool(b)) => b,
+        Some(ValueRef::Str(s)) => s.trim().eq_ignore_ascii_case("true"),
+        Some(ValueRef::Num(n)) => n == 1.0,
+        None => false,
+    });
+    let first = |paths: &[&str]| paths.iter().find_map(|f| text(f));
+    let flag = if kind == MailKind::Delivered {
+        Reason::Human
+    } else if flagged {
+        Reason::Flag
+    } else if !machine.user_agents.is_empty()
+        && first(leadscore_model::machine::USER_AGENT_FIELDS).is_some_and(|agent| {
+            let agent = agent.to_lowercase();
+            machine
+                .user_agents
+                .iter()
+                .any(|a| agent.contains(a.as_str()))
+        })
+    {
+        Reason::UserAgent
+    } else if !machine.ip_ranges.is_empty()
+        && first(leadscore_model::machine::IP_FIELDS)
+            .is_some_and(|ip| machine.ip_ranges.iter().any(|r| r.contains(&ip)))
+    {
+        Reason::Ip
+    } else {
+        Reason::Human
+    };
+    MailClass { kind, link, flag }
 }
 
 /// A memo of classifications for one thread: events whose name and rule-relevant field
@@ -193,7 +335,8 @@ pub(crate) fn classify_cached(
 ) -> Option<EventClass> {
     let id = lookup_name(model, name)?;
     let info = &names[id as usize];
-    if info.fields.is_empty() {
+    // An e-mail event's link is unique to its mailing: memoising it would only churn.
+    if info.fields.is_empty() || info.mail.is_some() {
         return classify(model, names, name, fields);
     }
     let values: Vec<Option<String>> = info

@@ -40,7 +40,7 @@ pub mod result;
 mod state;
 pub mod trigger;
 
-pub use classify::{ClassCache, EventClass};
+pub use classify::{ClassCache, EventClass, MailClass, MailKind, Reason};
 pub use input::{Adjustment, Attributes, Event, Fields, Value, ValueRef};
 pub use leadscore_model::Millis;
 pub use result::{ExplainLine, LineKind, RouteResult, ScoreResult};
@@ -67,6 +67,15 @@ pub struct Engine {
     /// Per trigger: whether its condition names `disqualified = true` (only such
     /// triggers can be active for a disqualified contact).
     trigger_disqualified: Vec<bool>,
+    /// Per engagement rule: whether it counts opens or clicks that `[machine]` may
+    /// call a machine's (it then keeps a second, machine stream of occurrences).
+    machine_rules: Vec<bool>,
+    /// Whether machine detection looks at other events of the same mailing (delivery
+    /// delay, bursts, clicks without opens), so e-mail events are kept per mailing.
+    threads: bool,
+    /// How long after its last event a mailing can still change a result; `None`:
+    /// kept for good (see [`ContactState`] pruning and docs/semantics.md).
+    thread_horizon: Option<Millis>,
 }
 
 /// A stage's criteria `all [a, b, c]`, split so the attribute-only parts can be decided
@@ -159,6 +168,57 @@ impl Engine {
             .iter()
             .map(|t| condition::names_disqualified(&t.when))
             .collect();
+        let machine_rules: Vec<bool> = model
+            .engagement
+            .iter()
+            .map(|r| match r.source {
+                EngagementSource::Event { event, .. } => matches!(
+                    names[event as usize].mail,
+                    Some(MailKind::Open | MailKind::Click)
+                ),
+                EngagementSource::Absence { .. } => false,
+            })
+            .collect();
+        let (threads, thread_horizon) = match &model.machine {
+            None => (false, None),
+            Some(m) => {
+                let dynamic = m.open_within.is_some()
+                    || m.click_within.is_some()
+                    || m.burst.is_some()
+                    || m.click_needs_open;
+                let margin = [m.open_within, m.click_within, m.burst.map(|b| b.within)]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(0);
+                let mut horizon = Some(0);
+                if m.click_needs_open {
+                    // An open any time before a click decides it: keep every mailing.
+                    horizon = None;
+                }
+                for (rule, &mail) in model.engagement.iter().zip(&machine_rules) {
+                    let needs = match &rule.source {
+                        EngagementSource::Event { .. } if mail => rule.within,
+                        EngagementSource::Absence { expect, within, .. }
+                            if expect.iter().any(|&x| {
+                                matches!(
+                                    names[x as usize].mail,
+                                    Some(MailKind::Open | MailKind::Click)
+                                )
+                            }) =>
+                        {
+                            rule.within.map(|w| w.saturating_add(*within))
+                        }
+                        _ => continue,
+                    };
+                    horizon = match (horizon, needs) {
+                        (Some(h), Some(n)) => Some(h.max(n)),
+                        _ => None,
+                    };
+                }
+                (dynamic, horizon.map(|h: Millis| h.saturating_add(margin)))
+            }
+        };
         Engine {
             model,
             names,
@@ -167,6 +227,9 @@ impl Engine {
             attributes_read,
             stage_gates,
             trigger_disqualified,
+            machine_rules,
+            threads,
+            thread_horizon,
         }
     }
 

@@ -12,6 +12,9 @@ pub enum LineKind {
     Engagement,
     /// An engagement rule counting missing reactions.
     Absence,
+    /// The machine opens or clicks of an engagement rule (`[machine]`): their count,
+    /// the share of points they earned, and why they are a machine's (`reason`).
+    Machine,
     /// A manual adjustment.
     Manual,
     /// The clamp to `[score]` bounds; its points are always 0 (lines sum to `raw`, the
@@ -47,6 +50,10 @@ pub struct ExplainLine {
     /// For the clamp line: the score the clamp produced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clamped_to: Option<f64>,
+    /// For a machine line: why these opens or clicks are a machine's, with counts
+    /// (`28 within seconds of delivery, 2 flagged by the provider`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

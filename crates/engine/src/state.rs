@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use leadscore_model::{EngagementSource, Millis, StageId};
 
 use crate::Engine;
-use crate::classify::{CountMode, EventClass};
+use crate::classify::{CountMode, EventClass, MailKind, Reason};
 use crate::condition::{self, ScoreView};
 use crate::input::{Adjustment, Attributes, Fields, Value};
 use crate::result::{ExplainLine, LineKind, RouteResult, ScoreResult};
@@ -45,6 +45,42 @@ enum RuleData {
         after: Vec<Millis>,
         expect: Vec<Millis>,
     },
+}
+
+/// Machine occurrences of an engagement rule fed by opens or clicks (`[machine]`),
+/// with why each is a machine's: a counter per reason, or sorted `(time, reason)`.
+#[derive(Debug, Clone, PartialEq)]
+enum MachineData {
+    /// The rule counts no opens or clicks.
+    None,
+    /// Per [`Reason`] (by its number).
+    Count([u64; 7]),
+    /// Sorted by time, then reason.
+    Times(Vec<(Millis, Reason)>),
+}
+
+/// One mailing's settled deliveries, opens and clicks (linked by their message id
+/// property), for detection that depends on the other events of the mailing.
+#[derive(Debug, Clone, Default)]
+struct Thread {
+    /// Delivery times, sorted.
+    delivered: Vec<Millis>,
+    /// Opens and clicks in arrival order.
+    mail: Vec<MailEntry>,
+    /// The latest time of any of them (for pruning).
+    last: Millis,
+}
+
+/// An open or click of a [`Thread`], with where it is counted now.
+#[derive(Debug, Clone)]
+struct MailEntry {
+    at: Millis,
+    kind: MailKind,
+    name: u16,
+    flag: Reason,
+    /// `None` until placed; then human or a machine reason.
+    reason: Option<Reason>,
+    rules: smallvec::SmallVec<[u16; 4]>,
 }
 
 /// Settled data of one event name for `event = NAME` conditions.
@@ -87,6 +123,10 @@ pub struct ContactState {
     /// Per stage: whether the attribute-only part of its criteria holds.
     stage_gates_open: Vec<bool>,
     rules: Vec<RuleData>,
+    /// Per engagement rule: its machine occurrences (`[machine]`).
+    machine: Vec<MachineData>,
+    /// Mailings by the hash of their message id property (`[machine]`).
+    threads: HashMap<u64, Thread>,
     names: Vec<NameData>,
     pending: Vec<Pending>,
     pending_sorted: bool,
@@ -135,9 +175,19 @@ struct Totals {
     groups: Vec<f64>,
 }
 
-/// One engagement rule's contribution before group caps.
+/// One engagement rule's contribution before group caps: people's occurrences, and
+/// (under `[machine]`) machines' in `machine`.
 #[derive(Debug, Clone, Copy, Default)]
 struct RuleValue {
+    counted: u32,
+    not_counted: u32,
+    points: f64,
+    machine: Part,
+}
+
+/// Counted and refused occurrences and their points.
+#[derive(Debug, Clone, Copy, Default)]
+struct Part {
     counted: u32,
     not_counted: u32,
     points: f64,
@@ -159,6 +209,16 @@ impl ContactState {
                 EngagementSource::Event { .. } => RuleData::Times(Vec::new()),
             })
             .collect();
+        let machine = engine
+            .machine_rules
+            .iter()
+            .zip(&engine.counter_rules)
+            .map(|(&mail, &counter)| match (mail, counter) {
+                (false, _) => MachineData::None,
+                (true, true) => MachineData::Count([0; 7]),
+                (true, false) => MachineData::Times(Vec::new()),
+            })
+            .collect();
         let names = engine
             .names
             .iter()
@@ -178,6 +238,8 @@ impl ContactState {
             stage_gates_open: Vec::new(),
             pruned_at: Millis::MIN,
             rules,
+            machine,
+            threads: HashMap::new(),
             names,
             pending: Vec::new(),
             pending_sorted: true,
@@ -354,8 +416,9 @@ impl ContactState {
             NameData::Count(n) => *n += 1,
             NameData::Times(times) => insert_sorted(times, at),
         }
+        let mail = class.mail.filter(|m| m.kind != MailKind::Delivered);
         let zeroed = self.engagement_since.is_some_and(|since| at <= since);
-        if !zeroed {
+        if !zeroed && mail.is_none() {
             for &rule in &class.rules {
                 match &mut self.rules[rule as usize] {
                     RuleData::Count(n) => *n += 1,
@@ -379,9 +442,128 @@ impl ContactState {
                 insert_sorted(after, at);
             }
         }
-        for &rule in &info.expect_of {
-            if let RuleData::Absence { expect, .. } = &mut self.rules[rule as usize] {
-                insert_sorted(expect, at);
+        if mail.is_none() {
+            for &rule in &info.expect_of {
+                if let RuleData::Absence { expect, .. } = &mut self.rules[rule as usize] {
+                    insert_sorted(expect, at);
+                }
+            }
+        }
+        if let Some(m) = class.mail {
+            self.settle_mail(engine, at, class, m);
+        }
+    }
+
+    /// `[machine]`: place an open or click in the human or the machine stream of its
+    /// rules; with detection that reads the rest of the mailing, file it (or a delivery)
+    /// under its mailing and re-decide every open and click of that mailing.
+    fn settle_mail(
+        &mut self,
+        engine: &Engine,
+        at: Millis,
+        class: &EventClass,
+        mail: crate::MailClass,
+    ) {
+        if !engine.threads || mail.link == 0 {
+            if mail.kind != MailKind::Delivered {
+                self.place(engine, at, class.name, &class.rules, None, mail.flag);
+            }
+            return;
+        }
+        let mut thread = self.threads.remove(&mail.link).unwrap_or_default();
+        thread.last = if thread.delivered.is_empty() && thread.mail.is_empty() {
+            at
+        } else {
+            thread.last.max(at)
+        };
+        match mail.kind {
+            MailKind::Delivered => insert_sorted(&mut thread.delivered, at),
+            kind => thread.mail.push(MailEntry {
+                at,
+                kind,
+                name: class.name,
+                flag: mail.flag,
+                reason: None,
+                rules: class.rules.clone(),
+            }),
+        }
+        let reasons = thread_reasons(engine, &thread);
+        for (entry, reason) in thread.mail.iter_mut().zip(reasons) {
+            if entry.reason != Some(reason) {
+                if entry.reason.is_some() {
+                    // An earlier event changed sides: the score may rise.
+                    self.score_cap = None;
+                }
+                self.place(
+                    engine,
+                    entry.at,
+                    entry.name,
+                    &entry.rules,
+                    entry.reason,
+                    reason,
+                );
+                entry.reason = Some(reason);
+            }
+        }
+        self.threads.insert(mail.link, thread);
+    }
+
+    /// Move an open or click at `at` from where it counted (`from`; `None`: nowhere)
+    /// to `to`: the rules' human or machine stream, and the absence rules' reactions
+    /// (a machine open is no reaction).
+    fn place(
+        &mut self,
+        engine: &Engine,
+        at: Millis,
+        name: u16,
+        rules: &[u16],
+        from: Option<Reason>,
+        to: Reason,
+    ) {
+        let zeroed = self.engagement_since.is_some_and(|since| at <= since);
+        if !zeroed {
+            for &rule in rules {
+                let r = rule as usize;
+                match from {
+                    Some(Reason::Human) => match &mut self.rules[r] {
+                        RuleData::Count(n) => *n = n.saturating_sub(1),
+                        RuleData::Times(times) => remove_one(times, &at),
+                        RuleData::Absence { .. } => {}
+                    },
+                    Some(reason) => match &mut self.machine[r] {
+                        MachineData::Count(n) => {
+                            n[reason as usize] = n[reason as usize].saturating_sub(1)
+                        }
+                        MachineData::Times(times) => remove_one(times, &(at, reason)),
+                        MachineData::None => {}
+                    },
+                    None => {}
+                }
+                match to {
+                    Reason::Human => match &mut self.rules[r] {
+                        RuleData::Count(n) => *n += 1,
+                        RuleData::Times(times) => insert_sorted(times, at),
+                        RuleData::Absence { .. } => {}
+                    },
+                    reason => match &mut self.machine[r] {
+                        MachineData::Count(n) => n[reason as usize] += 1,
+                        MachineData::Times(times) => insert_sorted(times, (at, reason)),
+                        MachineData::None => {}
+                    },
+                }
+            }
+        }
+        let was_reaction = from == Some(Reason::Human);
+        let is_reaction = to == Reason::Human;
+        if was_reaction != is_reaction {
+            for &rule in &engine.names[name as usize].expect_of {
+                if let RuleData::Absence { expect, .. } = &mut self.rules[rule as usize] {
+                    if is_reaction {
+                        insert_sorted(expect, at);
+                    } else {
+                        remove_one(expect, &at);
+                    }
+                }
             }
         }
     }
@@ -458,6 +640,17 @@ impl ContactState {
                 }
                 _ => {}
             }
+        }
+        for (rule, data) in engine.model().engagement.iter().zip(&mut self.machine) {
+            if let (Some(within), MachineData::Times(times)) = (rule.within, data) {
+                let horizon = now.saturating_sub(within);
+                let n = times.partition_point(|&(t, _)| t < horizon);
+                times.drain(..n);
+            }
+        }
+        if let Some(horizon) = engine.thread_horizon {
+            let oldest = now.saturating_sub(horizon);
+            self.threads.retain(|_, thread| thread.last >= oldest);
         }
         for (info, data) in engine.names.iter().zip(&mut self.names) {
             if let (CountMode::Times(window), NameData::Times(times)) = (info.count, data) {
@@ -554,11 +747,89 @@ impl ContactState {
                     RuleData::Absence { .. } => {}
                 }
             }
+            for data in &mut self.machine {
+                match data {
+                    MachineData::Count(n) => *n = [0; 7],
+                    MachineData::Times(times) => times.clear(),
+                    MachineData::None => {}
+                }
+            }
         }
+    }
+
+    /// A rule's machine occurrences as of `now`, at `share` of the rule's points.
+    fn machine_part(&self, engine: &Engine, rule: usize, now: Millis) -> Part {
+        let def = &engine.model().engagement[rule];
+        let share = engine.model().machine.as_ref().map_or(0.0, |m| m.share);
+        match &self.machine[rule] {
+            MachineData::None => Part::default(),
+            MachineData::Count(counts) => {
+                let n: u64 = counts.iter().sum();
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                let counted = def.limit.map_or(n, |l| n.min(l.max));
+                Part {
+                    counted,
+                    not_counted: n - counted,
+                    points: def.points * share * f64::from(counted),
+                }
+            }
+            MachineData::Times(times) => {
+                let v = occurrences_value(
+                    def,
+                    def.points * share,
+                    times.iter().map(|&(t, _)| t),
+                    now,
+                    self.engagement_since,
+                );
+                Part {
+                    counted: v.counted,
+                    not_counted: v.not_counted,
+                    points: v.points,
+                }
+            }
+        }
+    }
+
+    /// Why a rule's machine occurrences that qualify as of `now` are a machine's:
+    /// `28 within seconds of delivery, 2 flagged by the provider`.
+    fn machine_reasons(&self, engine: &Engine, rule: usize, now: Millis) -> String {
+        let def = &engine.model().engagement[rule];
+        let mut counts = [0u64; 7];
+        match &self.machine[rule] {
+            MachineData::None => {}
+            MachineData::Count(n) => counts = *n,
+            MachineData::Times(times) => {
+                let oldest = def.within.map(|w| now.saturating_sub(w));
+                for &(t, reason) in times {
+                    if t > now
+                        || self.engagement_since.is_some_and(|s| t <= s)
+                        || oldest.is_some_and(|o| t < o)
+                    {
+                        continue;
+                    }
+                    counts[reason as usize] += 1;
+                }
+            }
+        }
+        Reason::MACHINE
+            .iter()
+            .filter(|r| counts[**r as usize] > 0)
+            .map(|r| format!("{} {}", counts[*r as usize], r.describe()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// One engagement rule's value as of `now`.
     fn rule_value(&self, engine: &Engine, rule: usize, now: Millis) -> RuleValue {
+        let mut value = self.human_value(engine, rule, now);
+        if engine.machine_rules[rule] {
+            value.machine = self.machine_part(engine, rule, now);
+        }
+        value
+    }
+
+    /// The people's part of a rule's value as of `now`.
+    fn human_value(&self, engine: &Engine, rule: usize, now: Millis) -> RuleValue {
         let def = &engine.model().engagement[rule];
         let since = self.engagement_since;
         match &self.rules[rule] {
@@ -569,9 +840,12 @@ impl ContactState {
                     counted,
                     not_counted: n - counted,
                     points: def.points * f64::from(counted),
+                    machine: Part::default(),
                 }
             }
-            RuleData::Times(times) => occurrences_value(def, times.iter().copied(), now, since),
+            RuleData::Times(times) => {
+                occurrences_value(def, def.points, times.iter().copied(), now, since)
+            }
             RuleData::Absence { after, expect } => {
                 let EngagementSource::Absence { within, .. } = def.source else {
                     return RuleValue::default();
@@ -584,7 +858,7 @@ impl ContactState {
                         let first = expect.partition_point(|&x| x < start);
                         expect.get(first).is_none_or(|&x| x > end)
                     });
-                occurrences_value(def, missed.map(|(end, _)| end), now, since)
+                occurrences_value(def, def.points, missed.map(|(end, _)| end), now, since)
             }
         }
     }
@@ -600,7 +874,7 @@ impl ContactState {
             .iter()
             .zip(&values)
             .filter(|(def, _)| def.group.is_none())
-            .map(|(_, v)| v.points)
+            .flat_map(|(_, v)| [v.points, v.machine.points])
             .sum();
         let mut factors = vec![1.0; model.groups.len()];
         let mut groups = vec![0.0; model.groups.len()];
@@ -649,7 +923,7 @@ impl ContactState {
         let model = engine.model();
         let mut until = Millis::MAX;
         // Per rule: (rise that needs an expiry, rise that does not).
-        let rise = |r: usize, until: &mut Millis| -> (f64, f64) {
+        let human_rise = |r: usize, until: &mut Millis| -> (f64, f64) {
             let (def, value) = (&model.engagement[r], values[r]);
             match (&self.rules[r], def.points < 0.0) {
                 (RuleData::Count(_), _) => (0.0, 0.0),
@@ -686,6 +960,46 @@ impl ContactState {
                 }
             }
         };
+        let share = model.machine.as_ref().map_or(0.0, |m| m.share);
+        // The same for a rule's machine stream, at `share` of its points.
+        let rise = |r: usize, until: &mut Millis| -> (f64, f64) {
+            let (e, s) = human_rise(r, until);
+            let def = &model.engagement[r];
+            let m = values[r].machine;
+            let points = def.points * share;
+            let (me, ms) = match &self.machine[r] {
+                MachineData::None | MachineData::Count(_) => (0.0, 0.0),
+                MachineData::Times(_) if points == 0.0 => (0.0, 0.0),
+                MachineData::Times(times) if points < 0.0 => {
+                    if def.decay.is_some() {
+                        (0.0, -m.points)
+                    } else {
+                        if let Some(within) = def.within {
+                            *until = (*until).min(first_expiry_by(times, |x| x.0, within, now));
+                        }
+                        (-m.points, 0.0)
+                    }
+                }
+                MachineData::Times(times) => {
+                    if m.not_counted == 0 {
+                        (0.0, 0.0)
+                    } else {
+                        if let Some(within) = def.within {
+                            *until = (*until).min(first_expiry_by(times, |x| x.0, within, now));
+                        }
+                        let most = match def.limit {
+                            Some(limit) if limit.per.is_none() => f64::from(limit.max),
+                            _ => f64::INFINITY,
+                        };
+                        let most = most.min(f64::from(m.counted) + f64::from(m.not_counted));
+                        let rise = (points * f64::from(m.not_counted))
+                            .min((points * most - m.points).max(0.0));
+                        (rise, 0.0)
+                    }
+                }
+            };
+            (e + me, s + ms)
+        };
         let (mut expiring, mut steady) = (0.0, 0.0);
         for (r, def) in model.engagement.iter().enumerate() {
             if def.points < 0.0 || def.group.is_none() {
@@ -707,7 +1021,7 @@ impl ContactState {
                 Some(max) => {
                     let positive: f64 = rules
                         .iter()
-                        .map(|&r| values[r].points)
+                        .flat_map(|&r| [values[r].points, values[r].machine.points])
                         .filter(|&p| p > 0.0)
                         .sum();
                     (max - positive.min(max)).max(0.0)
@@ -757,24 +1071,51 @@ impl ContactState {
             let rule = &model.fit[i as usize];
             explain.push(line(&rule.id, &rule.label, LineKind::Fit, 1, rule.points));
         }
-        for (def, value) in model.engagement.iter().zip(&values) {
-            if value.counted == 0 && value.not_counted == 0 {
-                continue;
-            }
+        for (r, (def, value)) in model.engagement.iter().zip(&values).enumerate() {
             let kind = match def.source {
                 EngagementSource::Event { .. } => LineKind::Engagement,
                 EngagementSource::Absence { .. } => LineKind::Absence,
             };
-            let mut l = line(&def.id, &def.label, kind, value.counted, value.points);
-            l.not_counted = value.not_counted;
-            if let Some(g) = def.group {
-                l.group = Some(model.groups[g].name.clone());
-                if value.points > 0.0 && factors[g] < 1.0 {
-                    l.points = value.points * factors[g];
-                    l.capped = value.points - l.points;
+            let machine = value.machine;
+            let parts = [
+                (kind, value.counted, value.not_counted, value.points),
+                (
+                    LineKind::Machine,
+                    machine.counted,
+                    machine.not_counted,
+                    machine.points,
+                ),
+            ];
+            for (kind, counted, not_counted, points) in parts {
+                if counted == 0 && not_counted == 0 {
+                    continue;
                 }
+                let mut l = line(&def.id, &def.label, kind, counted, points);
+                l.not_counted = not_counted;
+                if kind == LineKind::Machine {
+                    let open = match def.source {
+                        EngagementSource::Event { event, .. } => {
+                            engine.names[event as usize].mail == Some(MailKind::Open)
+                        }
+                        EngagementSource::Absence { .. } => false,
+                    };
+                    let what = if open {
+                        "machine open"
+                    } else {
+                        "machine click"
+                    };
+                    l.label = Some(what.to_owned());
+                    l.reason = Some(self.machine_reasons(engine, r, now));
+                }
+                if let Some(g) = def.group {
+                    l.group = Some(model.groups[g].name.clone());
+                    if points > 0.0 && factors[g] < 1.0 {
+                        l.points = points * factors[g];
+                        l.capped = points - l.points;
+                    }
+                }
+                explain.push(l);
             }
-            explain.push(l);
         }
         for adj in self.adjustments.iter().filter(|a| a.at <= now) {
             let mut l = line(
@@ -874,11 +1215,13 @@ fn group_engagement(engine: &Engine, g: usize, value: impl Fn(usize) -> RuleValu
     let mut positive = 0.0;
     let mut negative = 0.0;
     for &rule in &engine.group_rules[g] {
-        let points = value(rule).points;
-        if points > 0.0 {
-            positive += points;
-        } else {
-            negative += points;
+        let v = value(rule);
+        for points in [v.points, v.machine.points] {
+            if points > 0.0 {
+                positive += points;
+            } else {
+                negative += points;
+            }
         }
     }
     match engine.model().groups[g].max {
@@ -918,6 +1261,7 @@ fn line(
         capped: 0.0,
         author: None,
         clamped_to: None,
+        reason: None,
     }
 }
 
@@ -929,6 +1273,7 @@ fn line(
 /// points, summed in time order.
 fn occurrences_value(
     def: &leadscore_model::EngagementRule,
+    points: f64,
     times: impl Iterator<Item = Millis>,
     now: Millis,
     since: Option<Millis>,
@@ -969,8 +1314,8 @@ fn occurrences_value(
         }
         value.counted += 1;
         value.points += match def.decay {
-            Some(half_life) => def.points * (-((now - t) as f64) / half_life as f64).exp2(),
-            None => def.points,
+            Some(half_life) => points * (-((now - t) as f64) / half_life as f64).exp2(),
+            None => points,
         };
     }
     value
@@ -978,19 +1323,104 @@ fn occurrences_value(
 
 /// The last instant at which every occurrence inside `within` as of `now` still is.
 fn first_expiry(times: &[Millis], within: Millis, now: Millis) -> Millis {
-    let first = times.partition_point(|&t| t < now.saturating_sub(within));
-    times
-        .get(first)
-        .map_or(Millis::MAX, |&t| t.saturating_add(within))
+    first_expiry_by(times, |&t| t, within, now)
 }
 
-fn insert_sorted(times: &mut Vec<Millis>, at: Millis) {
+/// [`first_expiry`] over items sorted by `time`.
+fn first_expiry_by<T>(
+    items: &[T],
+    time: impl Fn(&T) -> Millis,
+    within: Millis,
+    now: Millis,
+) -> Millis {
+    let first = items.partition_point(|x| time(x) < now.saturating_sub(within));
+    items
+        .get(first)
+        .map_or(Millis::MAX, |x| time(x).saturating_add(within))
+}
+
+fn insert_sorted<T: Ord + Copy>(times: &mut Vec<T>, at: T) {
     if times.last().is_none_or(|&last| last <= at) {
         times.push(at);
     } else {
         let i = times.partition_point(|&t| t <= at);
         times.insert(i, at);
     }
+}
+
+/// Remove one copy of `item` from sorted `items`, if there is one (pruning may have
+/// dropped it already).
+fn remove_one<T: Ord>(items: &mut Vec<T>, item: &T) {
+    if let Ok(i) = items.binary_search(item) {
+        items.remove(i);
+    }
+}
+
+/// Decide every open and click of a mailing: its static reason if it has one, else
+/// (opens first, as clicks read them) delivery delay, burst, click without open.
+fn thread_reasons(engine: &Engine, thread: &Thread) -> Vec<Reason> {
+    let Some(machine) = engine.model().machine.as_ref() else {
+        return vec![Reason::Human; thread.mail.len()];
+    };
+    let after_delivery = |at: Millis, within: Option<Millis>| {
+        within.is_some_and(|w| {
+            thread
+                .delivered
+                .iter()
+                .any(|&d| d <= at && at <= d.saturating_add(w))
+        })
+    };
+    let mut reasons: Vec<Reason> = thread
+        .mail
+        .iter()
+        .map(|e| match e.kind {
+            MailKind::Open if e.flag != Reason::Human => e.flag,
+            MailKind::Open if after_delivery(e.at, machine.open_within) => Reason::Delivery,
+            _ => Reason::Human,
+        })
+        .collect();
+    let clicks: Vec<Millis> = thread
+        .mail
+        .iter()
+        .filter(|e| e.kind == MailKind::Click)
+        .map(|e| e.at)
+        .collect();
+    let human_opens: Vec<Millis> = thread
+        .mail
+        .iter()
+        .zip(&reasons)
+        .filter(|(e, r)| e.kind == MailKind::Open && **r == Reason::Human)
+        .map(|(e, _)| e.at)
+        .collect();
+    for (e, reason) in thread.mail.iter().zip(&mut reasons) {
+        if e.kind != MailKind::Click {
+            continue;
+        }
+        let in_burst = machine.burst.is_some_and(|b| {
+            // Some window [a, a + within] holding this click holds `clicks` clicks.
+            clicks.iter().any(|&a| {
+                a <= e.at
+                    && e.at <= a.saturating_add(b.within)
+                    && clicks
+                        .iter()
+                        .filter(|&&t| a <= t && t <= a.saturating_add(b.within))
+                        .count()
+                        >= b.clicks as usize
+            })
+        });
+        *reason = if e.flag != Reason::Human {
+            e.flag
+        } else if after_delivery(e.at, machine.click_within) {
+            Reason::Delivery
+        } else if in_burst {
+            Reason::Burst
+        } else if machine.click_needs_open && !human_opens.iter().any(|&o| o <= e.at) {
+            Reason::NoOpen
+        } else {
+            Reason::Human
+        };
+    }
+    reasons
 }
 
 fn drop_before(times: &mut Vec<Millis>, horizon: Millis) {

@@ -15,11 +15,12 @@ use proptest::prelude::*;
 
 const HOUR: Millis = 3_600_000;
 const DAY: Millis = 24 * HOUR;
-const NAMES: [&str; 4] = [
+const NAMES: [&str; 5] = [
     "email delivered",
     "email opened",
     "page viewed",
     "demo requested",
+    "email link clicked",
 ];
 
 fn lit(text: &str) -> Literal {
@@ -32,9 +33,9 @@ fn lit(text: &str) -> Literal {
 
 prop_compose! {
     fn arb_rule(index: usize)(
-        event in 0u16..4,
+        event in 0u16..5,
         absence in prop::bool::weighted(0.25),
-        expect in prop::collection::vec(0u16..4, 1..3),
+        expect in prop::collection::vec(0u16..5, 1..3),
         window in 1i64..8,
         filter in prop::option::of(0i64..10),
         points in -20i32..40,
@@ -80,12 +81,13 @@ prop_compose! {
         max in prop::option::of(30f64..120.0),
         fit_points in (-20i32..30, -20i32..30),
         mql_score in 0f64..60.0,
-        mql_event in 0u16..4,
+        mql_event in 0u16..5,
         mql_within in prop::option::of(1i64..30),
         sql_reset in any::<bool>(),
         sql_score in 20f64..90.0,
         route_score in 0f64..60.0,
         trigger_score in 0f64..90.0,
+        machine in prop::option::of(arb_machine()),
     ) -> CompiledModel {
         let stages = if with_stages {
             vec![
@@ -180,6 +182,35 @@ prop_compose! {
             }],
             teams: vec![Team { name: "a".into(), members: vec!["a@example.com".into()], capacity: None }],
             event_names: NAMES.iter().map(|s| s.to_string()).collect(),
+            machine,
+        }
+    }
+}
+
+prop_compose! {
+    /// `[machine]` with windows on the scale of the events' 6-hour grid, so that
+    /// deliveries, opens and bursts meet often.
+    fn arb_machine()(
+        share in prop::sample::select(vec![0.0, 0.25, 1.0]),
+        open_within in prop::option::of(0i64..3),
+        click_within in prop::option::of(0i64..2),
+        burst in prop::option::of((2u32..4, 0i64..3)),
+        click_needs_open in any::<bool>(),
+    ) -> leadscore_model::Machine {
+        let hours = |q: i64| q * 6 * HOUR + HOUR;
+        leadscore_model::Machine {
+            share,
+            message_id: vec!["properties.message_id".into()],
+            delivered: 0,
+            opens: vec![1],
+            clicks: vec![4],
+            open_within: open_within.map(hours),
+            click_within: click_within.map(hours),
+            burst: burst.map(|(clicks, q)| leadscore_model::Burst { clicks, within: hours(q) }),
+            click_needs_open,
+            flags: vec!["properties.machine_open".into()],
+            user_agents: vec!["bot".into()],
+            ip_ranges: Vec::new(),
         }
     }
 }
@@ -252,19 +283,32 @@ impl Input {
 
 prop_compose! {
     fn arb_event()(
-        name in 0usize..4,
+        name in 0usize..5,
         quarter_days in 0i64..240,
         id in prop::option::of(0u32..1000),
         v in 0i64..10,
         upper in any::<bool>(),
+        mailing in prop::option::of(0u32..3),
+        flagged in prop::bool::weighted(0.1),
+        bot in prop::bool::weighted(0.1),
     ) -> Input {
+        let mut fields = vec![("properties.v".to_string(), Value::Num(v as f64))];
+        if let Some(m) = mailing {
+            fields.push(("properties.message_id".into(), Value::Str(format!("mail-{m}"))));
+        }
+        if flagged {
+            fields.push(("properties.machine_open".into(), Value::Bool(true)));
+        }
+        if bot {
+            fields.push(("context.userAgent".into(), Value::Str("LinkBot/2.0".into())));
+        }
         let name = if upper { NAMES[name].to_uppercase() } else { NAMES[name].to_string() };
         Input::Event(Event {
             name,
             // Coarse times (every 6 hours over 60 days) make ties common.
             timestamp: quarter_days * 6 * HOUR,
             message_id: id.map(|i| format!("m-{i}")),
-            fields: vec![("properties.v".into(), Value::Num(v as f64))],
+            fields,
         })
     }
 }
@@ -656,71 +700,88 @@ mod reference {
             v.sort_by_key(|e| e.timestamp);
             v
         };
+        let machine_of = |e: &Event| is_machine(model, &events, e);
+        let share = model.machine.as_ref().map_or(0.0, |m| m.share);
         let mut positive = vec![0.0; model.groups.len()];
         let mut negative = vec![0.0; model.groups.len()];
         let mut ungrouped = 0.0;
         let mut counts = Vec::new();
         for rule in &model.engagement {
-            let mut occurrences: Vec<Millis> = match &rule.source {
-                EngagementSource::Event { event, when } => named(*event)
-                    .into_iter()
-                    .filter(|e| when.as_ref().is_none_or(|c| eval_fields(c, *e)))
-                    .map(|e| e.timestamp)
-                    .collect(),
-                EngagementSource::Absence {
-                    after,
-                    expect,
-                    within,
-                } => {
-                    let reactions: Vec<Millis> = expect
-                        .iter()
-                        .flat_map(|x| named(*x))
-                        .map(|e| e.timestamp)
-                        .collect();
-                    named(*after)
-                        .into_iter()
-                        .map(|e| (e.timestamp, e.timestamp + within))
-                        .filter(|(start, end)| {
-                            *end <= now && !reactions.iter().any(|r| r >= start && r <= end)
-                        })
-                        .map(|(_, end)| end)
-                        .collect()
+            for machine_part in [false, true] {
+                let weight = if machine_part { share } else { 1.0 };
+                if machine_part && !matches!(rule.source, EngagementSource::Event { .. }) {
+                    continue;
                 }
-            };
-            occurrences.sort();
-            if let Some(w) = rule.within {
-                occurrences.retain(|t| *t >= now - w);
-            }
-            let mut counted: Vec<Millis> = Vec::new();
-            for t in occurrences {
-                let ok = match rule.limit {
-                    None => true,
-                    Some(Limit { max, per: None }) => (counted.len() as u32) < max,
-                    Some(Limit {
-                        max,
-                        per: Some(per),
-                    }) => {
-                        (counted.iter().filter(|c| **c > t - per && **c <= t).count() as u32) < max
+                let mut occurrences: Vec<Millis> = match &rule.source {
+                    EngagementSource::Event { event, when } => named(*event)
+                        .into_iter()
+                        .filter(|e| when.as_ref().is_none_or(|c| eval_fields(c, *e)))
+                        .filter(|e| machine_of(e) == machine_part)
+                        .map(|e| e.timestamp)
+                        .collect(),
+                    EngagementSource::Absence {
+                        after,
+                        expect,
+                        within,
+                    } => {
+                        // A machine open or click is no reaction.
+                        let reactions: Vec<Millis> = expect
+                            .iter()
+                            .flat_map(|x| named(*x))
+                            .filter(|e| !machine_of(e))
+                            .map(|e| e.timestamp)
+                            .collect();
+                        named(*after)
+                            .into_iter()
+                            .map(|e| (e.timestamp, e.timestamp + within))
+                            .filter(|(start, end)| {
+                                *end <= now && !reactions.iter().any(|r| r >= start && r <= end)
+                            })
+                            .map(|(_, end)| end)
+                            .collect()
                     }
                 };
-                if ok {
-                    counted.push(t);
+                occurrences.sort();
+                if let Some(w) = rule.within {
+                    occurrences.retain(|t| *t >= now - w);
                 }
-            }
-            let points: f64 = counted
-                .iter()
-                .map(|t| match rule.decay {
-                    Some(h) => rule.points * 0.5f64.powf((now - t) as f64 / h as f64),
-                    None => rule.points,
-                })
-                .sum();
-            if !counted.is_empty() {
-                counts.push((rule.id.clone(), counted.len() as u32));
-            }
-            match rule.group {
-                Some(g) if points > 0.0 => positive[g] += points,
-                Some(g) => negative[g] += points,
-                None => ungrouped += points,
+                let mut counted: Vec<Millis> = Vec::new();
+                for t in occurrences {
+                    let ok = match rule.limit {
+                        None => true,
+                        Some(Limit { max, per: None }) => (counted.len() as u32) < max,
+                        Some(Limit {
+                            max,
+                            per: Some(per),
+                        }) => {
+                            (counted.iter().filter(|c| **c > t - per && **c <= t).count() as u32)
+                                < max
+                        }
+                    };
+                    if ok {
+                        counted.push(t);
+                    }
+                }
+                let points: f64 = counted
+                    .iter()
+                    .map(|t| match rule.decay {
+                        Some(h) => rule.points * weight * 0.5f64.powf((now - t) as f64 / h as f64),
+                        None => rule.points * weight,
+                    })
+                    .sum();
+                if !counted.is_empty() {
+                    let id = if machine_part {
+                        format!("{} (machine)", rule.id)
+                    } else {
+                        rule.id.clone()
+                    };
+                    counts.push((id, counted.len() as u32));
+                }
+                match rule.group {
+                    Some(g) if points > 0.0 => positive[g] += points,
+                    Some(g) => negative[g] += points,
+                    None => ungrouped += points,
+                }
             }
         }
         let mut groups = Vec::new();
@@ -752,6 +813,84 @@ mod reference {
     }
 }
 
+/// `[machine]` as the docs state it, on the deduplicated events at or before `now`.
+fn is_machine(model: &CompiledModel, events: &[&Event], e: &Event) -> bool {
+    let Some(m) = &model.machine else {
+        return false;
+    };
+    let name_of = |e: &Event| e.name.to_lowercase();
+    let id_of = |n: u16| model.event_names[n as usize].clone();
+    let is_open = |e: &Event| m.opens.iter().any(|&n| id_of(n) == name_of(e));
+    let is_click = |e: &Event| m.clicks.iter().any(|&n| id_of(n) == name_of(e));
+    if !is_open(e) && !is_click(e) {
+        return false;
+    }
+    let get = |e: &Event, key: &str| {
+        e.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    if get(e, "properties.machine_open") == Some(Value::Bool(true)) {
+        return true;
+    }
+    if let Some(Value::Str(agent)) = get(e, "context.userAgent")
+        && m.user_agents
+            .iter()
+            .any(|a| agent.to_lowercase().contains(a.as_str()))
+    {
+        return true;
+    }
+    let link = |e: &Event| match get(e, "properties.message_id") {
+        Some(Value::Str(s)) => Some(s),
+        _ => None,
+    };
+    let Some(mailing) = link(e) else { return false };
+    let same: Vec<&Event> = events
+        .iter()
+        .copied()
+        .filter(|x| link(x).as_ref() == Some(&mailing))
+        .collect();
+    let delivered = |within: Option<Millis>| {
+        within.is_some_and(|w| {
+            same.iter().any(|d| {
+                name_of(d) == id_of(m.delivered)
+                    && d.timestamp <= e.timestamp
+                    && e.timestamp <= d.timestamp + w
+            })
+        })
+    };
+    if is_open(e) {
+        return delivered(m.open_within);
+    }
+    if delivered(m.click_within) {
+        return true;
+    }
+    let clicks: Vec<Millis> = same
+        .iter()
+        .filter(|x| is_click(x))
+        .map(|x| x.timestamp)
+        .collect();
+    if let Some(b) = m.burst {
+        let t = e.timestamp;
+        if clicks.iter().any(|&a| {
+            a <= t
+                && t <= a + b.within
+                && clicks
+                    .iter()
+                    .filter(|&&c| a <= c && c <= a + b.within)
+                    .count()
+                    >= b.clicks as usize
+        }) {
+            return true;
+        }
+    }
+    m.click_needs_open
+        && !same
+            .iter()
+            .any(|o| is_open(o) && o.timestamp <= e.timestamp && !is_machine(model, events, o))
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
 }
@@ -781,8 +920,11 @@ proptest! {
         let counts: Vec<(String, u32)> = result
             .explain
             .iter()
-            .filter(|l| l.count > 0 && matches!(l.kind, leadscore_engine::LineKind::Engagement | leadscore_engine::LineKind::Absence))
-            .map(|l| (l.rule.clone(), l.count))
+            .filter(|l| l.count > 0 && matches!(l.kind, leadscore_engine::LineKind::Engagement | leadscore_engine::LineKind::Absence | leadscore_engine::LineKind::Machine))
+            .map(|l| match l.kind {
+                leadscore_engine::LineKind::Machine => (format!("{} (machine)", l.rule), l.count),
+                _ => (l.rule.clone(), l.count),
+            })
             .collect();
         prop_assert_eq!(counts, expected.counts);
     }

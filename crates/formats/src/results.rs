@@ -175,6 +175,8 @@ struct LineJson<'a> {
     author: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     clamped_to: Option<Num>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -194,6 +196,7 @@ impl<'a> From<&'a ExplainLine> for LineJson<'a> {
             capped: Num(line.capped),
             author: line.author.as_deref(),
             clamped_to: line.clamped_to.map(Num),
+            reason: line.reason.as_deref(),
         }
     }
 }

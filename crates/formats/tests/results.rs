@@ -21,6 +21,7 @@ fn line(rule: &str, label: &str, kind: LineKind, count: u32, points: f64) -> Exp
         capped: 0.0,
         author: None,
         clamped_to: None,
+        reason: None,
     }
 }
 

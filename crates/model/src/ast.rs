@@ -35,6 +35,25 @@ pub(crate) struct Model {
     pub triggers: Vec<Trigger>,
     pub routes: Vec<Route>,
     pub teams: Vec<Team>,
+    /// `[machine]`, with event names as written.
+    pub machine: Option<Machine>,
+}
+
+/// A checked `[machine]` table; event names not yet interned.
+#[derive(Debug)]
+pub(crate) struct Machine {
+    pub share: f64,
+    pub message_id: Vec<String>,
+    pub delivered: String,
+    pub opens: Vec<String>,
+    pub clicks: Vec<String>,
+    pub open_within: Option<Millis>,
+    pub click_within: Option<Millis>,
+    pub burst: Option<crate::machine::Burst>,
+    pub click_needs_open: bool,
+    pub flags: Vec<String>,
+    pub user_agents: Vec<String>,
+    pub ip_ranges: Vec<crate::machine::IpRange>,
 }
 
 /// A `[[fit]]` rule.

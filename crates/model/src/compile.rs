@@ -101,6 +101,20 @@ pub(crate) fn compile(model: ast::Model) -> CompiledModel {
             team: route.team,
         })
         .collect();
+    let machine = model.machine.map(|m| crate::machine::Machine {
+        share: m.share,
+        message_id: m.message_id,
+        delivered: events.intern(&m.delivered),
+        opens: m.opens.iter().map(|name| events.intern(name)).collect(),
+        clicks: m.clicks.iter().map(|name| events.intern(name)).collect(),
+        open_within: m.open_within,
+        click_within: m.click_within,
+        burst: m.burst,
+        click_needs_open: m.click_needs_open,
+        flags: m.flags,
+        user_agents: m.user_agents,
+        ip_ranges: m.ip_ranges,
+    });
     CompiledModel {
         name: model.name,
         version: model.version,
@@ -120,6 +134,7 @@ pub(crate) fn compile(model: ast::Model) -> CompiledModel {
         routes,
         teams: model.teams,
         event_names: events.names,
+        machine,
     }
 }
 

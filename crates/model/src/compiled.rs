@@ -60,6 +60,9 @@ pub struct CompiledModel {
     /// `event = ..` conditions), lower-cased, without duplicates. Events whose
     /// lower-cased name is not in this table can never affect a score.
     pub event_names: Vec<String>,
+    /// `[machine]`: how machine opens and clicks are told from people's; `None`
+    /// without the table (every event is a person's).
+    pub machine: Option<crate::machine::Machine>,
 }
 
 /// The `[score]` clamp.

@@ -40,11 +40,13 @@ mod compile;
 pub mod compiled;
 pub mod diagnostics;
 mod duration;
+pub mod machine;
 pub mod schema;
 mod syntax;
 mod validate;
 
 pub use compiled::*;
+pub use machine::{Burst, IpRange, Machine};
 pub use diagnostics::{Diagnostic, Severity};
 pub use schema::JSON_SCHEMA;
 

@@ -82,6 +82,8 @@ mod tests {
             ("/$defs/route", validate::ROUTE_KEYS),
             ("/$defs/assign", validate::ASSIGN_KEYS),
             ("/$defs/team", validate::TEAM_KEYS),
+            ("/properties/machine", validate::MACHINE_KEYS),
+            ("/properties/machine/properties/burst", validate::BURST_KEYS),
         ] {
             assert_eq!(properties(&schema, pointer), set(keys), "at {pointer}");
         }

@@ -26,6 +26,10 @@ use crate::diagnostics::{Diagnostic, Severity};
 use crate::duration::{self, DURATION_HELP};
 use crate::syntax::{Entry, Node, Source, Table, Value};
 
+mod machine;
+#[cfg_attr(not(test), allow(unused_imports))]
+pub(crate) use machine::{BURST_KEYS, MACHINE_KEYS};
+
 /// Keys allowed at the top level of a model file.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "version",
@@ -43,6 +47,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "trigger",
     "route",
     "teams",
+    "machine",
 ];
 /// Keys of `[score]`.
 pub(crate) const SCORE_KEYS: &[&str] = &["min", "max"];
@@ -653,6 +658,7 @@ impl Checker<'_, '_> {
             .map(|node| self.in_rule(node, |c, t| c.route(node, t, &mut route_ids)))
             .collect();
 
+        let machine = self.machine(table);
         self.unused_declarations(table);
         if self.events.len() > MAX_EVENT_NAMES {
             self.error(
@@ -679,6 +685,7 @@ impl Checker<'_, '_> {
             triggers: triggers.into_iter().collect::<Option<_>>()?,
             routes: routes.into_iter().collect::<Option<_>>()?,
             teams: teams?,
+            machine: machine?,
         })
     }
 
