@@ -163,6 +163,9 @@ pub struct ScoreQuery {
     pub stage: Option<String>,
     /// Only contacts this member owns (`automation::Automation::assign_owner`).
     pub owner: Option<String>,
+    /// Only contacts whose id, or the text of whose stored attributes (e-mail,
+    /// company, name, ...), contains this text, ignoring ASCII case (a search box).
+    pub q: Option<String>,
     /// At most this many (the store may cap it).
     pub limit: u32,
     /// Continue after this cursor (from a previous page's `next`).

@@ -84,5 +84,10 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Whether multi-row inserts use anonymous parameters: PostgreSQL numbers its parameters (`$N`); it has no `?`.
+    pub(crate) const ANONYMOUS_PARAMS: bool = false;
+}
+
 crate::backend::impl_store!(PostgresStore, sqlx::Postgres, "./migrations/postgres");
 crate::automation::impl_automation!(PostgresStore, sqlx::Postgres);

@@ -111,5 +111,10 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Whether multi-row inserts use anonymous parameters: SQLite: `?` (see `backend::row_params`).
+    pub(crate) const ANONYMOUS_PARAMS: bool = true;
+}
+
 crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "./migrations/sqlite");
 crate::automation::impl_automation!(SqliteStore, sqlx::Sqlite);

@@ -552,6 +552,54 @@ mod suite {
         ));
     }
 
+    pub async fn list_scores_searches_ids_and_attributes(store: &impl Store) {
+        for (id, value) in [("Ada-1", 30.0), ("bob-2", 20.0), ("eve_3", 10.0), ("zed", 5.0)] {
+            store
+                .save_score(&score(id, 1, value, Some("warm")))
+                .await
+                .unwrap();
+        }
+        store
+            .put_contact("bob-2", r#"{"email":"Bob@Acme.example","company":"Acme"}"#, 1)
+            .await
+            .unwrap();
+        store
+            .put_contact("zed", r#"{"company":"100% Widgets"}"#, 1)
+            .await
+            .unwrap();
+        let ids = |q: &str| {
+            let query = ScoreQuery {
+                q: Some(q.into()),
+                ..Default::default()
+            };
+            async move {
+                let page = store.list_scores(&query).await.unwrap();
+                page.items
+                    .into_iter()
+                    .map(|s| s.contact_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        // A substring of the id, ASCII case folded; best first as always.
+        assert_eq!(ids("ADA").await, ["Ada-1"]);
+        assert_eq!(ids("-").await, ["Ada-1", "bob-2"]);
+        // Or of the attributes' text (e-mail, company).
+        assert_eq!(ids("acme.EXAMPLE").await, ["bob-2"]);
+        assert_eq!(ids("widgets").await, ["zed"]);
+        // `_` and `%` are themselves, not wildcards.
+        assert_eq!(ids("_").await, ["eve_3"]);
+        assert_eq!(ids("0%").await, ["zed"]);
+        assert!(ids("nobody").await.is_empty());
+        // Empty: no filter. With another filter: both apply.
+        assert_eq!(ids("").await.len(), 4);
+        let query = ScoreQuery {
+            q: Some("b".into()),
+            label: Some("cold".into()),
+            ..Default::default()
+        };
+        assert!(store.list_scores(&query).await.unwrap().items.is_empty());
+    }
+
     pub async fn list_scores_pages_without_overlap_or_gaps(store: &impl Store) {
         // 250 scores with many ties, so the cursor must break them by id.
         let mut expected = Vec::new();
@@ -822,6 +870,7 @@ macro_rules! all_suite_tests {
                 adjustments_are_appended_and_listed_in_time_order,
                 models_are_versioned_and_one_is_active,
                 list_scores_sorts_and_filters,
+                list_scores_searches_ids_and_attributes,
                 list_scores_pages_without_overlap_or_gaps,
                 erase_removes_everything,
                 keys_are_created_found_and_revoked,
