@@ -1,14 +1,19 @@
-//! Ingestion load generator: N concurrent clients post `/v1/batch` requests of 100
-//! `track` messages (unique `messageId`s, users spread over 10,000 contacts) to a
-//! running server for a fixed time, then print events/s and request latency.
+//! Load generator: N concurrent clients call a running server for a fixed time, then
+//! print throughput and request latency (p50/p99). Modes:
+//!
+//! * `batch` (default): `/v1/batch` requests of 100 `track` messages (unique
+//!   `messageId`s, users spread over USERS contacts); KEY is a write key.
+//! * `single`: `/v1/track`, one message per request; KEY is a write key.
+//! * `read`: `GET /api/v1/contacts/u-N/score` for random N below USERS; KEY is a read
+//!   key (the contacts must exist: `bench/serve-load.sh` imports them).
 //!
 //! ```sh
 //! leadscore keys create --db sqlite:///tmp/load.db --role write | tail -n 1   # KEY
 //! leadscore serve --db sqlite:///tmp/load.db --model examples/b2b.toml &
-//! cargo run --release -p leadscore-server --example load -- http://127.0.0.1:8088 KEY [CLIENTS] [SECONDS]
+//! cargo run --release -p leadscore-server --example load -- http://127.0.0.1:8088 KEY [CLIENTS] [SECONDS] [MODE] [USERS]
 //! ```
 //!
-//! A benchmark, not a test: only messages answered `200` are counted.
+//! A benchmark, not a test: only requests answered `2xx` are counted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,19 +21,28 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// Messages per `/v1/batch` request.
 const BATCH: usize = 100;
-const USERS: u64 = 10_000;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(base), Some(key)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: load URL WRITE_KEY [CLIENTS=16] [SECONDS=10]");
+        eprintln!(
+            "usage: load URL KEY [CLIENTS=16] [SECONDS=10] [batch|single|read] [USERS=10000]"
+        );
         std::process::exit(2);
     };
     let clients: u64 = args.get(2).map_or(Ok(16), |s| s.parse())?;
     let seconds: u64 = args.get(3).map_or(Ok(10), |s| s.parse())?;
-    let url = format!("{}/v1/batch", base.trim_end_matches('/'));
+    let mode = args.get(4).map_or("batch", String::as_str).to_owned();
+    let users: u64 = args.get(5).map_or(Ok(10_000), |s| s.parse())?;
+    let base = base.trim_end_matches('/').to_owned();
+    let per_request: u64 = match mode.as_str() {
+        "batch" => BATCH as u64,
+        "single" | "read" => 1,
+        other => return Err(format!("unknown mode `{other}`").into()),
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(clients as usize)
         .build()?;
@@ -42,40 +56,70 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let deadline = start + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (client, url, key, run) = (client.clone(), url.clone(), key.clone(), run.clone());
+        let (client, base, key, run, mode) = (
+            client.clone(),
+            base.clone(),
+            key.clone(),
+            run.clone(),
+            mode.clone(),
+        );
         let (acknowledged, failed) = (acknowledged.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut seq: u64 = 0;
+            let message = |seq: u64| {
+                let user = (c * 7919 + seq * 104_729) % users;
+                json!({
+                    "type": "track",
+                    "messageId": format!("load-{run}-{c}-{seq}"),
+                    "userId": format!("u-{user}"),
+                    "event": if seq.is_multiple_of(10) { "Demo Requested" } else { "Email Opened" },
+                    "timestamp": "2026-11-01T00:00:00Z",
+                })
+            };
             while Instant::now() < deadline {
-                let batch: Vec<Value> = (0..BATCH)
-                    .map(|_| {
+                let request = match mode.as_str() {
+                    "batch" => {
+                        let batch: Vec<Value> = (0..BATCH)
+                            .map(|_| {
+                                seq += 1;
+                                message(seq)
+                            })
+                            .collect();
+                        client
+                            .post(format!("{base}/v1/batch"))
+                            .basic_auth(&key, Some(""))
+                            .json(&json!({ "batch": batch }))
+                    }
+                    "single" => {
                         seq += 1;
-                        let user = (c * 7919 + seq * 104_729) % USERS;
-                        json!({
-                            "type": "track",
-                            "messageId": format!("load-{run}-{c}-{seq}"),
-                            "userId": format!("u-{user}"),
-                            "event": if seq.is_multiple_of(10) { "Pricing Page Viewed" } else { "Email Clicked" },
-                            "timestamp": "2026-11-01T00:00:00Z",
-                        })
-                    })
-                    .collect();
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .basic_auth(&key, Some(""))
-                    .json(&json!({ "batch": batch }))
-                    .send()
-                    .await;
-                latencies.push(sent.elapsed());
-                match response {
-                    Ok(r) if r.status().is_success() => {
-                        acknowledged.fetch_add(BATCH as u64, Ordering::Relaxed);
+                        client
+                            .post(format!("{base}/v1/track"))
+                            .basic_auth(&key, Some(""))
+                            .json(&message(seq))
                     }
                     _ => {
-                        failed.fetch_add(1, Ordering::Relaxed);
+                        seq += 1;
+                        let user = (c * 7919 + seq * 104_729) % users;
+                        client
+                            .get(format!("{base}/api/v1/contacts/u-{user}/score"))
+                            .bearer_auth(&key)
                     }
+                };
+                let sent = Instant::now();
+                // A request counts once its whole answer has arrived.
+                let ok = match request.send().await {
+                    Ok(r) => {
+                        let success = r.status().is_success();
+                        r.bytes().await.is_ok() && success
+                    }
+                    Err(_) => false,
+                };
+                latencies.push(sent.elapsed());
+                if ok {
+                    acknowledged.fetch_add(per_request, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
             latencies
@@ -94,7 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let events = acknowledged.load(Ordering::Relaxed);
     println!(
-        "clients={clients} seconds={elapsed:.1} events={events} failed_requests={} events_per_s={:.0} p50_ms={:.1} p99_ms={:.1}",
+        "mode={mode} clients={clients} seconds={elapsed:.1} done={events} failed_requests={} per_s={:.0} p50_ms={:.2} p99_ms={:.2}",
         failed.load(Ordering::Relaxed),
         events as f64 / elapsed,
         pct(0.50),

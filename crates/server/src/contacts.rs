@@ -156,6 +156,8 @@ struct ListParams {
     stage: Option<String>,
     /// Only the contacts this member owns (routing; `docs/automation.md`).
     owner: Option<String>,
+    /// Search: a substring of the id or of the stored attributes (`docs/dashboard.md`).
+    q: Option<String>,
     cursor: Option<String>,
 }
 
@@ -165,7 +167,7 @@ struct Page {
     next: Option<String>,
 }
 
-/// `GET /api/v1/contacts?sort=-score&limit=N[&label=&grade=&stage=&owner=&cursor=]`.
+/// `GET /api/v1/contacts?sort=-score&limit=N[&label=&grade=&stage=&owner=&q=&cursor=]`.
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -204,6 +206,12 @@ async fn list(
             Some("cursor"),
         ));
     }
+    if params.q.as_ref().is_some_and(|q| q.len() > MAX_ID_BYTES) {
+        return Err(Error::bad_request(
+            format!("`q` has at most {MAX_ID_BYTES} bytes"),
+            Some("q"),
+        ));
+    }
     state.committer.settled().await;
     let page = state
         .store
@@ -212,6 +220,10 @@ async fn list(
             grade: params.grade,
             stage: params.stage,
             owner: params.owner,
+            q: params
+                .q
+                .map(|q| q.trim().to_owned())
+                .filter(|q| !q.is_empty()),
             limit,
             after: params.cursor.filter(|c| !c.is_empty()),
         })

@@ -48,7 +48,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
 }
 
-type Body = std::result::Result<Bytes, BytesRejection>;
+pub(crate) type Body = std::result::Result<Bytes, BytesRejection>;
 
 async fn identify(state: State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
     single(state, headers, body, MessageKind::Identify).await
@@ -306,6 +306,6 @@ fn kind_of(value: &Value) -> &'static str {
 
 /// Append durably through the group committer (which counts them and rescores every
 /// contact whose history changed once they are acknowledged).
-async fn store_and_score(state: &AppState, events: Vec<NewEvent>) -> Result<()> {
+pub(crate) async fn store_and_score(state: &AppState, events: Vec<NewEvent>) -> Result<()> {
     state.committer.submit(state, events).await
 }

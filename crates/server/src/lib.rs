@@ -20,6 +20,10 @@
 //!   and a contact's automation record over HTTP; [`deliver`]: the worker that sends
 //!   webhooks and e-mails from the outbox (`docs/automation.md`).
 //! * `ops`: `/healthz`, `/metrics`, `/api/v1/openapi.json`.
+//! * `timeline`: `/api/v1/contacts/{id}/timeline`, each event with the points it counts
+//!   now; `reports`: `/api/v1/reports/distribution`, the score histogram and funnel.
+//! * `dashboard`: the web dashboard at `/` (embedded HTML, CSS and JavaScript over the
+//!   REST API; `docs/dashboard.md`).
 //! * `scoring`: how a contact's score is computed from its stored history.
 //! * `auth`: keys, roles and how a request proves it holds one.
 //! * [`error`]: the one [`Error`] type; every failure answers
@@ -41,6 +45,7 @@ mod automation;
 mod automation_api;
 mod commit;
 mod contacts;
+mod dashboard;
 pub mod deliver;
 pub mod error;
 mod ingest;
@@ -48,9 +53,12 @@ pub mod keys;
 pub mod metrics;
 pub mod models;
 mod ops;
+mod reports;
 mod scoring;
+mod sendgrid;
 pub mod state;
 pub mod tick;
+mod timeline;
 mod transfer;
 
 use std::future::Future;
@@ -66,12 +74,16 @@ pub use state::{AppState, Config};
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(ingest::router(&state))
+        .merge(sendgrid::router(&state))
         .merge(contacts::router())
         .merge(adjustments::router())
         .merge(models::router())
         .merge(automation_api::router())
         .merge(transfer::router(&state))
         .merge(ops::router())
+        .merge(timeline::router())
+        .merge(reports::router())
+        .merge(dashboard::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -156,7 +156,11 @@ pub fn result_json(id: &str, as_of: Millis, result: &ScoreResult) -> Result<Stri
 }
 
 /// Events and identify calls of `id`'s history that exist as of `now`.
-fn inputs(id: &str, history: &[StoredEvent], now: Millis) -> (Vec<Event>, Vec<Identify>) {
+pub(crate) fn inputs(
+    id: &str,
+    history: &[StoredEvent],
+    now: Millis,
+) -> (Vec<Event>, Vec<Identify>) {
     let mut parsed = Vec::with_capacity(history.len());
     for stored in history {
         match parse_message(&stored.event.body) {

@@ -25,6 +25,9 @@ pub struct Config {
     pub tick: Option<Duration>,
     /// Webhook and e-mail delivery (`deliver`; `docs/automation.md`).
     pub delivery: crate::deliver::DeliveryConfig,
+    /// SendGrid's signed event webhook verification key (base64 DER public key); when
+    /// set, `POST /v1/sources/sendgrid` rejects unsigned or badly signed requests.
+    pub sendgrid_verification_key: Option<String>,
 }
 
 impl Default for Config {
@@ -36,6 +39,7 @@ impl Default for Config {
             max_import_bytes: 64 * 1024 * 1024,
             tick: None,
             delivery: crate::deliver::DeliveryConfig::default(),
+            sendgrid_verification_key: None,
         }
     }
 }

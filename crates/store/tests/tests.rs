@@ -553,14 +553,23 @@ mod suite {
     }
 
     pub async fn list_scores_searches_ids_and_attributes(store: &impl Store) {
-        for (id, value) in [("Ada-1", 30.0), ("bob-2", 20.0), ("eve_3", 10.0), ("zed", 5.0)] {
+        for (id, value) in [
+            ("Ada-1", 30.0),
+            ("bob-2", 20.0),
+            ("eve_3", 10.0),
+            ("zed", 5.0),
+        ] {
             store
                 .save_score(&score(id, 1, value, Some("warm")))
                 .await
                 .unwrap();
         }
         store
-            .put_contact("bob-2", r#"{"email":"Bob@Acme.example","company":"Acme"}"#, 1)
+            .put_contact(
+                "bob-2",
+                r#"{"email":"Bob@Acme.example","company":"Acme"}"#,
+                1,
+            )
             .await
             .unwrap();
         store

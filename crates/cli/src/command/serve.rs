@@ -36,6 +36,10 @@ pub struct Args {
     /// Secret that signs webhooks (`Leadscore-Signature`); without it they go unsigned.
     #[arg(long, env = "LEADSCORE_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// SendGrid's signed event webhook verification key (base64 public key); when set,
+    /// `POST /v1/sources/sendgrid` requires a valid signature.
+    #[arg(long, env = "LEADSCORE_SENDGRID_VERIFICATION_KEY")]
+    sendgrid_verification_key: Option<String>,
     /// A webhook host that may be in a loopback, private or link-local range
     /// (repeatable; the variable is comma-separated).
     #[arg(
@@ -170,6 +174,10 @@ async fn serve(args: Args, file: Option<(CompiledModel, String)>) -> Result<Outc
             notify_from: args.notify_from.clone(),
             ..Default::default()
         },
+        sendgrid_verification_key: args
+            .sendgrid_verification_key
+            .clone()
+            .filter(|s| !s.trim().is_empty()),
         ..Config::default()
     };
     let state = AppState::new(store.clone(), engine, config);

@@ -1,0 +1,214 @@
+// The dashboard end to end in Chromium (playwright-core; the browser is the system's).
+// Usage: node e2e.mjs BASE_URL ADMIN_KEY READ_KEY SCREENSHOT_DIR [CHROMIUM]
+// Started by crates/server/tests/dashboard.rs; exits non-zero on the first failure.
+
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import path from "node:path";
+
+const [base, adminKey, readKey, shots, executablePath = "/usr/bin/chromium"] = process.argv.slice(2);
+if (!shots) {
+  console.error("usage: node e2e.mjs BASE_URL ADMIN_KEY READ_KEY SCREENSHOT_DIR [CHROMIUM]");
+  process.exit(2);
+}
+
+const LAPTOP = { width: 1366, height: 850 };
+const PHONE = { width: 390, height: 844 };
+
+async function api(key, p, options = {}) {
+  const response = await fetch(base + p, {
+    ...options,
+    headers: { Authorization: `Bearer ${key}`, ...(options.headers || {}) },
+  });
+  const body = await response.json();
+  assert.ok(response.ok, `${p}: ${response.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+const step = (text) => console.log(`- ${text}`);
+
+async function signIn(browser, key, viewport) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  // Failed requests are the API's answers (the broken model's 422 is expected);
+  // everything else logged as an error is a bug.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
+  });
+  page.on("response", (r) => {
+    if (r.status() === 404 || r.status() >= 500) errors.push(`${r.status()} ${r.url()}`);
+  });
+  await page.goto(`${base}/`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForSelector("#contacts tbody tr");
+  return { context, page, errors };
+}
+
+async function go(page, hash, selector) {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  await page.waitForSelector(selector);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+try {
+  // ---- sign in, the list
+  step("sign in with the admin key and open the list");
+  const { page, errors } = await signIn(browser, adminKey, LAPTOP);
+  const top = (await api(adminKey, "/api/v1/contacts?limit=50")).items;
+  const shown = await page.$$eval("#contacts .contact-link", (as) => as.map((a) => a.textContent));
+  assert.deepEqual(shown, top.map((r) => r.contact_id), "the list is the API's order");
+  const hot = await page.$$eval("#contacts tbody tr.hot .badge.hot", (b) => b.length);
+  assert.equal(hot, top.filter((r) => r.label === "hot").length, "hot leads are coloured");
+  await shot(page, "contacts-laptop");
+
+  step("filter by label and search");
+  await page.getByLabel("Label").selectOption("warm");
+  await page.waitForFunction(() => location.hash.includes("label=warm"));
+  await page.waitForSelector("#contacts tbody tr, #view p");
+  const labels = await page.$$eval("#contacts tbody .badge", (b) => b.map((x) => x.textContent));
+  assert.ok(labels.every((l) => l === "warm"), `only warm: ${labels}`);
+  await go(page, "#/contacts?q=c-1", "#contacts tbody tr");
+  const found = await page.$$eval("#contacts .contact-link", (as) => as.map((a) => a.textContent));
+  assert.ok(found.length > 0 && found.every((id) => id.includes("c-1")), `search: ${found}`);
+  await go(page, "#/contacts", "#contacts tbody tr");
+  if (top.length === 50) {
+    await page.click("#next-page");
+    await page.waitForFunction(() => location.hash.includes("cursor="));
+    await page.waitForSelector("#contacts tbody tr");
+    const second = await page.$eval("#contacts .contact-link", (a) => a.textContent);
+    assert.ok(!top.some((r) => r.contact_id === second), "page 2 continues after page 1");
+    await go(page, "#/contacts", "#contacts tbody tr");
+  }
+
+  // ---- the top lead
+  step("open the top lead; its explanation and timeline match the API");
+  const id = top[0].contact_id;
+  await page.click("#contacts .contact-link >> nth=0");
+  await page.waitForSelector("#explain tbody tr");
+  await page.waitForSelector("#score-chart, #timeline");
+  const score = await api(adminKey, `/api/v1/contacts/${encodeURIComponent(id)}/score`);
+  const timeline = await api(adminKey, `/api/v1/contacts/${encodeURIComponent(id)}/timeline`);
+  assert.equal(await page.$eval("#score", (e) => e.textContent), String(score.score));
+  const explainRows = await page.$$eval("#explain tbody tr", (rows) =>
+    rows.map((r) => ({ rule: r.dataset.rule, points: Number(r.querySelector(".points").textContent) })));
+  assert.deepEqual(explainRows.map((r) => r.rule), score.explain.map((l) => l.rule), "explanation rules");
+  explainRows.forEach((r, i) =>
+    assert.ok(Math.abs(r.points - score.explain[i].points) < 0.01, `${r.rule}: ${r.points} vs ${score.explain[i].points}`));
+  const events = await page.$$eval("#timeline > li", (lis) =>
+    lis.map((li) => ({ points: Number(li.dataset.points),
+      rules: [...li.querySelectorAll("[data-rule]")].map((x) => `${x.dataset.rule}:${x.dataset.status}`) })));
+  assert.equal(events.length, timeline.items.length, "one entry per event");
+  events.forEach((e, i) => {
+    const item = timeline.items[i];
+    assert.ok(Math.abs(e.points - item.points) < 0.01, `event ${i} points`);
+    assert.deepEqual(e.rules, item.rules.map((r) => `${r.rule}:${r.status}`), `event ${i} rules`);
+  });
+  // What the events count adds up to the explanation (before group caps).
+  for (const rule of timeline.rules) {
+    const line = score.explain.find((l) => l.rule === rule.rule);
+    const explained = line ? line.points + (line.capped || 0) : 0;
+    assert.ok(Math.abs(rule.events_points - explained) < 0.05, `${rule.rule}: ${rule.events_points} vs ${explained}`);
+  }
+  const chartPoints = await page.$$eval("#score-chart circle", (c) => c.length);
+  const history = await api(adminKey, `/api/v1/contacts/${encodeURIComponent(id)}/scores`);
+  assert.equal(chartPoints, history.items.length, "a chart point per history entry");
+  await shot(page, "contact-laptop");
+
+  step("a manual adjustment moves the score");
+  await page.getByLabel("Points").fill("7");
+  await page.getByLabel("Reason (required)").fill("Met at the trade fair, budget confirmed");
+  await page.getByRole("button", { name: "Add adjustment" }).click();
+  await page.waitForFunction((before) => document.querySelector("#score")?.textContent !== before, String(score.score));
+  const after = await api(adminKey, `/api/v1/contacts/${encodeURIComponent(id)}/score`);
+  assert.equal(after.manual - score.manual, 7);
+  assert.equal(await page.$eval("#score", (e) => e.textContent), String(after.score));
+  assert.ok((await page.textContent("#view")).includes("Met at the trade fair"));
+
+  // ---- the model
+  step("a broken model shows its located error in place");
+  await go(page, "#/model", "#model-text");
+  await page.waitForSelector("#versions tbody tr");
+  await page.fill("#model-text", 'version = 1\nname = "broken"\n\n[[fit]]\nid = "a"\npoints = "ten"\n');
+  await page.click("#model-upload");
+  await page.waitForSelector("#model-diagnostics .diagnostic");
+  const diagnostics = await page.textContent("#model-diagnostics");
+  assert.match(diagnostics, /line \d+, column \d+/);
+  const models = await api(adminKey, "/api/v1/models");
+  assert.ok(models.items.every((m) => m.name !== "broken"), "nothing stored");
+  await shot(page, "model-laptop");
+
+  // ---- reports
+  step("the report charts render");
+  await go(page, "#/reports", "#histogram rect.bar");
+  const report = await api(adminKey, "/api/v1/reports/distribution?bucket=10");
+  assert.equal(await page.$$eval("#histogram rect.bar", (r) => r.length), report.buckets.length);
+  assert.ok(await page.$$eval("#funnel rect.bar", (r) => r.length) > 0);
+  await shot(page, "reports-laptop");
+
+  step("routing and automation");
+  await go(page, "#/automation", "#view h1");
+  await page.waitForFunction(() => document.querySelector("#view h1")?.textContent.startsWith("Routing"));
+  await shot(page, "automation-laptop");
+
+  step("keyboard: the navigation is reachable with Tab and Enter");
+  await page.focus("a.skip"); // the first stop of the page: "Skip to content"
+  let focused = "";
+  for (let i = 0; i < 12 && focused !== "Reports"; i++) {
+    await page.keyboard.press("Tab");
+    focused = await page.evaluate(() => document.activeElement?.textContent || "");
+  }
+  assert.equal(focused, "Reports", "Tab reaches the navigation");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#histogram");
+  assert.deepEqual(errors, [], "no script errors");
+  await page.context().close();
+
+  // ---- phone width
+  step("every page at phone width");
+  {
+    const { page: phone, context } = await signIn(browser, adminKey, PHONE);
+    await shot(phone, "contacts-phone");
+    await go(phone, `#/contact/${encodeURIComponent(id)}`, "#explain tbody tr");
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `the contact page fits a phone (overflow ${overflow}px)`);
+    await shot(phone, "contact-phone");
+    await go(phone, "#/model", "#model-text");
+    await shot(phone, "model-phone");
+    await go(phone, "#/reports", "#histogram rect.bar");
+    await shot(phone, "reports-phone");
+    await go(phone, "#/automation", "#view h1");
+    await shot(phone, "automation-phone");
+    await context.close();
+  }
+
+  // ---- a read key
+  step("a read key sees no write controls");
+  {
+    const { page: reader, context } = await signIn(browser, readKey, LAPTOP);
+    await go(reader, `#/contact/${encodeURIComponent(id)}`, "#explain tbody tr");
+    assert.equal(await reader.$$eval("#adjust", (f) => f.length), 0, "no adjustment form");
+    await go(reader, "#/model", "#model-text");
+    assert.equal(await reader.$$eval("#model-upload", (b) => b.length), 0, "no upload button");
+    assert.equal(await reader.$eval("#model-text", (t) => t.readOnly), true);
+    const refused = await fetch(`${base}/api/v1/contacts/${encodeURIComponent(id)}/adjustments`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${readKey}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ points: 1, reason: "x" }),
+    });
+    assert.equal(refused.status, 403, "the server refuses a read key's write");
+    await context.close();
+  }
+  console.log("dashboard e2e: all checks passed");
+} catch (e) {
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
