@@ -3,5 +3,5 @@
 //! determinism, order independence, duplicates count once).
 
 mod cases;
-mod properties;
 mod machine;
+mod properties;

@@ -46,8 +46,8 @@ mod syntax;
 mod validate;
 
 pub use compiled::*;
-pub use machine::{Burst, IpRange, Machine};
 pub use diagnostics::{Diagnostic, Severity};
+pub use machine::{Burst, IpRange, Machine};
 pub use schema::JSON_SCHEMA;
 
 /// A model that passed validation, with the warnings found on the way.
