@@ -29,7 +29,8 @@ use leadscore_engine::{Engine, ScoreResult};
 use leadscore_formats::ResultJson;
 use leadscore_model::Action;
 use leadscore_store::automation::{
-    AssignRequest, Assigned, OutboxAction, StageChange, TriggerCheck, TriggerStatus, kind,
+    AssignRequest, Assigned, ContactAutomation, OutboxAction, StageChange, TriggerCheck,
+    TriggerStatus, kind,
 };
 use leadscore_store::{Automation as _, Millis, StoredScore};
 
@@ -45,36 +46,81 @@ pub async fn apply(
     now: Millis,
     result: &mut ScoreResult,
 ) -> Result<Option<String>> {
+    let current = state.store.automation_state(id).await?;
+    apply_with(state, id, now, result, current).await
+}
+
+/// [`apply`] with the contact's automation state already read (a rescoring batch
+/// reads all its contacts' states at once).
+pub async fn apply_with(
+    state: &AppState,
+    id: &str,
+    now: Millis,
+    result: &mut ScoreResult,
+    current: ContactAutomation,
+) -> Result<Option<String>> {
     let engine = state.engine();
     let model = engine.model();
-    let current = state.store.automation_state(id).await?;
 
     // 1. Stage.
+    if let Some(change) = stage_change(model, id, now, result, &current) {
+        state.store.record_stage(&change).await?;
+    }
+    route_and_trigger(state, id, now, result, current).await
+}
+
+/// The stage step of [`apply`], without the store: sets `result`'s stage to the
+/// reported one (the later of the engine's stage and the stages recorded) and returns
+/// the stage change to record, if the rules moved the contact on.
+pub fn stage_change(
+    model: &leadscore_model::CompiledModel,
+    id: &str,
+    now: Millis,
+    result: &mut ScoreResult,
+    current: &ContactAutomation,
+) -> Option<StageChange> {
     let index = |stage: &str| model.stages.iter().position(|s| s.id == stage);
     let mut reported = current.stages.iter().filter_map(|c| index(&c.stage)).max();
+    let mut change = None;
     if let Some(engine_stage) = result.stage.as_deref().and_then(index)
         && reported.is_none_or(|r| engine_stage > r)
     {
         let stage = &model.stages[engine_stage].id;
-        state
-            .store
-            .record_stage(&StageChange {
-                contact_id: id.to_owned(),
-                stage: stage.clone(),
-                reason: if engine_stage == 0 {
-                    "initial".to_owned()
-                } else {
-                    format!("stage {stage}")
-                },
-                actor: "rules".to_owned(),
-                at: now,
-            })
-            .await?;
+        change = Some(StageChange {
+            contact_id: id.to_owned(),
+            stage: stage.clone(),
+            reason: if engine_stage == 0 {
+                "initial".to_owned()
+            } else {
+                format!("stage {stage}")
+            },
+            actor: "rules".to_owned(),
+            at: now,
+        });
         reported = Some(engine_stage);
     }
     if let Some(r) = reported {
         result.stage = Some(model.stages[r].id.clone());
     }
+    change
+}
+
+/// The routing and trigger steps of [`apply`], after the stage step recorded its
+/// change; returns the contact's owner.
+pub async fn route_and_trigger(
+    state: &AppState,
+    id: &str,
+    now: Millis,
+    result: &mut ScoreResult,
+    current: ContactAutomation,
+) -> Result<Option<String>> {
+    let engine = state.engine();
+    let model = engine.model();
+    // The stage step left the reported stage in the result.
+    let mut reported = result
+        .stage
+        .as_deref()
+        .and_then(|stage| model.stages.iter().position(|s| s.id == stage));
 
     // 2. Routing.
     let mut owner = current.owner.map(|o| o.owner);

@@ -15,7 +15,9 @@ use leadscore_engine::{
     Adjustment, Attributes, Engine, Event, Identify, Millis, ScoreResult, Value,
 };
 use leadscore_formats::{MessageKind, ResultJson, parse_message};
-use leadscore_store::{ContactInputs, Store as _, StoredAdjustment, StoredEvent, StoredScore};
+use leadscore_store::{
+    Automation as _, ContactInputs, Store as _, StoredAdjustment, StoredEvent, StoredScore,
+};
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -101,9 +103,23 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
     })
     .await
     .map_err(|e| Error::Internal(format!("scoring task failed: {e}")))??;
+    let scored: Vec<String> = results.iter().map(|(id, _)| id.clone()).collect();
+    let automation = state.store.automation_states(&scored).await?;
+    // Stage changes of the whole batch in one transaction (a first scoring enters
+    // every contact's first stage), then routing and triggers contact by contact.
+    let mut results = results;
+    let changes: Vec<_> = results
+        .iter_mut()
+        .zip(&automation)
+        .filter_map(|((id, result), current)| {
+            crate::automation::stage_change(engine.model(), id, now, result, current)
+        })
+        .collect();
+    state.store.record_stages(&changes).await?;
     let mut stored = Vec::with_capacity(results.len());
-    for (id, mut result) in results {
-        let owner = crate::automation::apply(state, &id, now, &mut result).await?;
+    for ((id, mut result), current) in results.into_iter().zip(automation) {
+        let owner =
+            crate::automation::route_and_trigger(state, &id, now, &mut result, current).await?;
         stored.push(crate::automation::stored_score(
             &id,
             now,

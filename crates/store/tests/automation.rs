@@ -318,6 +318,37 @@ pub async fn list_scores_filters_by_owner(store: &(impl Store + Automation)) {
     assert_eq!(ids, ["c3", "c1"]);
 }
 
+pub async fn bulk_states_match_the_single_ones(store: &(impl Store + Automation)) {
+    store.record_triggers(&check("c1", 10, true)).await.unwrap();
+    store.record_triggers(&check("c2", 10, true)).await.unwrap();
+    store
+        .record_triggers(&check("c2", 20, false))
+        .await
+        .unwrap();
+    store.assign_owner(&assign("c2", None)).await.unwrap();
+    store.assign_owner(&assign("c3", None)).await.unwrap();
+    let changes: Vec<StageChange> = [("lead", 1), ("mql", 2), ("lead", 3)]
+        .iter()
+        .map(|(stage, at)| StageChange {
+            contact_id: "c2".into(),
+            stage: (*stage).into(),
+            reason: format!("stage {stage}"),
+            actor: "rules".into(),
+            at: *at,
+        })
+        .collect();
+    store.record_stages(&changes).await.unwrap();
+    let ids: Vec<String> = ["c3", "none", "c2", "c1"].map(String::from).to_vec();
+    let states = store.automation_states(&ids).await.unwrap();
+    assert_eq!(states.len(), 4);
+    for (state, id) in states.iter().zip(&ids) {
+        assert_eq!(state, &store.automation_state(id).await.unwrap(), "{id}");
+    }
+    assert!(states[2].owner.is_some() && !states[2].triggers.is_empty());
+    assert!(states[2].stages.len() >= 2, "both stages entered");
+    assert_eq!(states[1], Default::default());
+}
+
 pub async fn erase_removes_automation_state(store: &(impl Store + Automation)) {
     store.record_triggers(&check("c1", 10, true)).await.unwrap();
     store.record_triggers(&check("c2", 10, true)).await.unwrap();
@@ -487,6 +518,7 @@ macro_rules! automation_suite_tests {
                 round_robin_respects_capacity_and_audits,
                 list_scores_filters_by_owner,
                 erase_removes_automation_state,
+                bulk_states_match_the_single_ones,
             ],
             pair: [
                 concurrent_edges_fire_once,
