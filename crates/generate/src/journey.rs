@@ -60,7 +60,8 @@ pub(crate) enum Form {
 pub(crate) enum Kind {
     /// `Email Delivered` of a campaign.
     Delivered(u16),
-    /// `Email Opened`; `true` for a machine open (Apple Mail privacy protection).
+    /// `Email Opened`; `true` when the provider flags it as a machine open
+    /// (`properties.machine_open`).
     Opened(u16, bool),
     /// `Email Link Clicked` on a campaign's link.
     Clicked(u16, PageRef),
@@ -326,6 +327,51 @@ impl Journey<'_> {
     }
 }
 
+/// Share of contacts whose mail client opens every delivered mail through a privacy
+/// proxy (Apple Mail Privacy Protection).
+pub(crate) const PROXY_OPENERS: f64 = 0.17;
+/// Share of the proxy opens the provider flags with `machine_open: true`.
+pub(crate) const PROXY_FLAGGED: f64 = 0.5;
+/// Share of contacts behind a mail gateway that scans links.
+pub(crate) const LINK_SCANNED: f64 = 0.10;
+/// Share of the mailings a scanning gateway checks.
+pub(crate) const SCANS_PER_MAILING: f64 = 0.6;
+
+/// How machines treat a contact's mail: drawn once per contact from the machine stream.
+#[derive(Debug, Clone, Copy)]
+struct MachineHabits {
+    /// A privacy proxy opens every delivered mail 1 to 6 seconds after delivery.
+    proxy: bool,
+    /// A link scanner clicks every link of some mailings 1 to 2 seconds after delivery.
+    scanner: bool,
+}
+
+impl MachineHabits {
+    fn draw(rng: &mut ChaCha8Rng) -> MachineHabits {
+        MachineHabits {
+            proxy: chance(rng, PROXY_OPENERS),
+            scanner: chance(rng, LINK_SCANNED),
+        }
+    }
+
+    /// The machine opens and clicks of one delivered mailing. Never touches the
+    /// contact's own stream, plants no page view and no later behaviour.
+    fn react(self, j: &mut Journey<'_>, rng: &mut ChaCha8Rng, ci: u16, delivered: i64) {
+        if self.proxy {
+            let at = delivered + uniform_i64(rng, 1, 7);
+            let flagged = chance(rng, PROXY_FLAGGED);
+            j.push(at, Who::User, Kind::Opened(ci, flagged));
+        }
+        if self.scanner && chance(rng, SCANS_PER_MAILING) {
+            let world = j.world;
+            for &link in &world.campaigns[ci as usize].links {
+                let at = delivered + uniform_i64(rng, 1, 3);
+                j.push(at, Who::User, Kind::Clicked(ci, link));
+            }
+        }
+    }
+}
+
 /// Referrer codes of a session's landing page.
 const REFERRERS: [&str; 4] = [
     "",
@@ -347,6 +393,7 @@ pub(crate) fn run(
     world: &World,
     person: &Person,
     rng: &mut ChaCha8Rng,
+    machine_rng: &mut ChaCha8Rng,
     events: &mut Vec<Event>,
     scale: f64,
     anon_id: &mut [u8; 16],
@@ -363,7 +410,9 @@ pub(crate) fn run(
     }
     let activity = lognormal(rng, (-0.32f64).exp(), 0.8);
     let open_habit = 0.8 * normal(rng);
-    let machine_opens = chance(rng, 0.12);
+    // Machine activity draws from its own stream, so it is independent of every trait,
+    // attribute and behaviour of the contact (and of its outcome).
+    let machine = MachineHabits::draw(machine_rng);
     let is_new = chance(rng, 0.4);
     let t0 = if is_new {
         uniform_i64(rng, start + 2 * DAY, end - 14 * DAY)
@@ -452,10 +501,7 @@ pub(crate) fn run(
         if let CampaignKind::WebinarInvite(w) = c.kind {
             invited |= 1 << w;
         }
-        if machine_opens {
-            let at = delivered + uniform_i64(j.rng, 20, 20 * MINUTE);
-            j.push(at, Who::User, Kind::Opened(ci, true));
-        }
+        machine.react(&mut j, machine_rng, ci, delivered);
         let mut reacted = delivered;
         if chance(j.rng, p_open) {
             let delay = if chance(j.rng, 0.85) {
@@ -736,7 +782,7 @@ pub(crate) fn write_event(
         }
         _ => {
             buf.extend_from_slice(b"\"properties\":{");
-            push_properties(buf, world, e);
+            push_properties(buf, world, number, e);
         }
     }
     buf.extend_from_slice(b"}}\n");
@@ -784,23 +830,34 @@ fn push_campaign(buf: &mut Vec<u8>, world: &World, c: u16) {
     push_json_str(buf, &world.campaigns[c as usize].id);
 }
 
+/// Appends the campaign id and the mail's own id, `message_id`: `<campaign>.c-<n>`,
+/// shared by the delivery, opens and clicks of one mail (what `[machine]` links by).
+fn push_mail(buf: &mut Vec<u8>, world: &World, number: u64, c: u16) {
+    push_campaign(buf, world, c);
+    buf.extend_from_slice(b",\"message_id\":\"");
+    buf.extend_from_slice(world.campaigns[c as usize].id.as_bytes());
+    buf.extend_from_slice(b".c-");
+    push_u64(buf, number);
+    buf.push(b'"');
+}
+
 /// The properties of a track or page event (without the braces' opening).
-fn push_properties(buf: &mut Vec<u8>, world: &World, e: &Event) {
+fn push_properties(buf: &mut Vec<u8>, world: &World, number: u64, e: &Event) {
     match e.kind {
         Kind::Delivered(c) => {
-            push_campaign(buf, world, c);
+            push_mail(buf, world, number, c);
             buf.push(b',');
             push_key(buf, "subject");
             push_json_str(buf, &world.campaigns[c as usize].subject);
         }
         Kind::Opened(c, machine) => {
-            push_campaign(buf, world, c);
+            push_mail(buf, world, number, c);
             if machine {
                 buf.extend_from_slice(b",\"machine_open\":true");
             }
         }
         Kind::Clicked(c, link) => {
-            push_campaign(buf, world, c);
+            push_mail(buf, world, number, c);
             buf.push(b',');
             push_url(buf, world, link, Some(c));
         }

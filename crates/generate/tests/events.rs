@@ -211,3 +211,84 @@ fn contacts_are_contiguous_but_not_always_in_time_order() {
     assert!(inversions > 100, "{inversions}");
     assert!(inversions * 20 < d.events.len(), "{inversions}");
 }
+
+#[test]
+fn machines_open_and_click_within_seconds_of_delivery_independently_of_winning() {
+    let d = data();
+    let won: HashSet<&str> = d
+        .outcomes
+        .iter()
+        .filter(|o| o.1 == "won")
+        .map(|o| o.0.as_str())
+        .collect();
+    let (mut mailed, mut proxied, mut scanned) = (0usize, 0usize, 0usize);
+    let (mut won_proxied, mut won_other) = (0usize, 0usize);
+    let (mut flagged, mut unflagged) = (0usize, 0usize);
+    for (id, events) in by_contact(&d.events) {
+        let mut delivered: HashMap<&str, i64> = HashMap::new();
+        let (mut fast_opens, mut fast_clicks) = (0usize, 0usize);
+        for e in &events {
+            let t = secs(e["timestamp"].as_str().unwrap_or(""));
+            let mail = || e["properties"]["message_id"].as_str().expect("message_id");
+            match name(e) {
+                "Email Delivered" => {
+                    delivered.insert(mail(), t);
+                }
+                "Email Opened" | "Email Link Clicked" => {
+                    let at = *delivered
+                        .get(mail())
+                        .unwrap_or_else(|| panic!("{id}: {e} before its delivery"));
+                    let campaign = e["properties"]["campaign"].as_str().expect("campaign");
+                    assert!(mail().starts_with(campaign), "{e}");
+                    let machine_flag = e["properties"]["machine_open"] == true;
+                    match (name(e), t - at) {
+                        ("Email Opened", 1..=6) => {
+                            fast_opens += 1;
+                            if machine_flag {
+                                flagged += 1;
+                            } else {
+                                unflagged += 1;
+                            }
+                        }
+                        ("Email Opened", gap) => {
+                            assert!(gap >= 30 && !machine_flag, "{id}: human open {e}");
+                        }
+                        (_, 1..=2) => fast_clicks += 1,
+                        (_, gap) => assert!(gap >= 35, "{id}: human click {gap}s: {e}"),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if delivered.is_empty() {
+            continue;
+        }
+        mailed += 1;
+        if fast_opens > 0 {
+            proxied += 1;
+            // A proxy opens every mail (but those delivered in the window's last seconds).
+            assert!(
+                fast_opens + 1 >= delivered.len(),
+                "{id}: {fast_opens} proxy opens"
+            );
+            won_proxied += usize::from(won.contains(id.as_str()));
+        } else {
+            won_other += usize::from(won.contains(id.as_str()));
+        }
+        scanned += usize::from(fast_clicks > 0);
+    }
+    let share = |n: usize| n as f64 / mailed as f64;
+    assert!((0.13..0.21).contains(&share(proxied)), "{proxied}/{mailed}");
+    assert!((0.06..0.14).contains(&share(scanned)), "{scanned}/{mailed}");
+    assert!(
+        flagged > 0 && unflagged > 0,
+        "{flagged} flagged, {unflagged} not"
+    );
+    // Machines are not a sign of buying: proxied contacts win about as often as others.
+    let rate_proxied = won_proxied as f64 / proxied as f64;
+    let rate_other = won_other as f64 / (mailed - proxied) as f64;
+    assert!(
+        (0.5..2.0).contains(&(rate_proxied / rate_other)),
+        "won {rate_proxied:.3} with a proxy, {rate_other:.3} without"
+    );
+}

@@ -7,6 +7,7 @@ mod util;
 
 mod conditions;
 mod errors;
+mod machine_mistakes;
 mod ten_mistakes;
 mod valid_model;
 mod warnings;
