@@ -66,7 +66,7 @@ pub async fn apply_with(
     if let Some(change) = stage_change(model, id, now, result, &current) {
         state.store.record_stage(&change).await?;
     }
-    route_and_trigger(state, id, now, result, current).await
+    route_and_trigger(state, id, now, result, current, &mut HashSet::new()).await
 }
 
 /// The stage step of [`apply`], without the store: sets `result`'s stage to the
@@ -107,12 +107,19 @@ pub fn stage_change(
 
 /// The routing and trigger steps of [`apply`], after the stage step recorded its
 /// change; returns the contact's owner.
+///
+/// `full` holds the teams found at capacity earlier in the same rescoring batch: no
+/// later contact of the batch can be handed to them (only a release frees a slot, and
+/// releases happen on activation, before any batch), so they are not asked again.
+/// Without it a batch of contacts routed to a full team would cost a write
+/// transaction (and a warning) each.
 pub async fn route_and_trigger(
     state: &AppState,
     id: &str,
     now: Millis,
     result: &mut ScoreResult,
     current: ContactAutomation,
+    full: &mut HashSet<String>,
 ) -> Result<Option<String>> {
     let engine = state.engine();
     let model = engine.model();
@@ -127,6 +134,7 @@ pub async fn route_and_trigger(
     if owner.is_none()
         && !result.disqualified
         && let Some(route) = &result.route
+        && !full.contains(&route.team)
     {
         owner = assign(
             state,
@@ -138,6 +146,9 @@ pub async fn route_and_trigger(
             now,
         )
         .await?;
+        if owner.is_none() {
+            full.insert(route.team.clone());
+        }
     }
 
     // 3. Triggers.

@@ -117,9 +117,17 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
         .collect();
     state.store.record_stages(&changes).await?;
     let mut stored = Vec::with_capacity(results.len());
+    let mut full_teams = std::collections::HashSet::new();
     for ((id, mut result), current) in results.into_iter().zip(automation) {
-        let owner =
-            crate::automation::route_and_trigger(state, &id, now, &mut result, current).await?;
+        let owner = crate::automation::route_and_trigger(
+            state,
+            &id,
+            now,
+            &mut result,
+            current,
+            &mut full_teams,
+        )
+        .await?;
         stored.push(crate::automation::stored_score(
             &id,
             now,
