@@ -364,3 +364,39 @@ fn a_repeated_contact_row_is_reported_and_the_first_counts() {
     let once = score_at(&dir, "events.jsonl", AS_OF, &[]);
     assert_eq!(jsonl(&stdout(&once))[0]["fit"], results[0]["fit"]);
 }
+
+/// The example's routing holds for every contact of a generated set: above 100 to
+/// team `sales-b` (route `enterprise`), above 50 to `sales-a` (`inbound`), nobody at 50
+/// or below, and no disqualified contact is handed over.
+#[test]
+fn the_example_routing_holds_for_every_contact() {
+    let dir = generated("score-routes", 2_000, 11);
+    let out = score(&dir, "events.jsonl", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = jsonl(&stdout(&out));
+    assert_eq!(results.len(), 2_000);
+    let (mut enterprise, mut inbound, mut none) = (0, 0, 0);
+    for r in &results {
+        // Routes compare the clamped, unrounded score: `raw` clamped at the example's
+        // `min = 0` (it sets no `max`).
+        let score = r["raw"].as_f64().expect("raw").max(0.0);
+        let route = &r["route"];
+        if r["disqualified"] == true || score <= 50.0 {
+            assert!(route.is_null(), "{r}");
+            none += 1;
+        } else if score > 100.0 {
+            assert_eq!(route["route"], "enterprise", "{r}");
+            assert_eq!(route["team"], "sales-b", "{r}");
+            enterprise += 1;
+        } else {
+            assert_eq!(route["route"], "inbound", "{r}");
+            assert_eq!(route["team"], "sales-a", "{r}");
+            inbound += 1;
+        }
+    }
+    // The generated set exercises all three outcomes.
+    assert!(
+        enterprise > 0 && inbound > 0 && none > 0,
+        "{enterprise} {inbound} {none}"
+    );
+}
