@@ -489,6 +489,8 @@ async function automationView(params) {
 
 async function route() {
   if (!me) return;
+  // Which location the view on screen shows, once it is drawn (tests wait for it).
+  const rendering = location.hash;
   const { parts, params } = parseHash();
   const name = parts[0] || "contacts";
   for (const a of document.querySelectorAll("#nav a")) {
@@ -511,6 +513,7 @@ async function route() {
   } finally {
     $("#view").setAttribute("aria-busy", "false");
     document.body.dataset.ready = "true";
+    document.body.dataset.view = rendering;
   }
 }
 

@@ -47,8 +47,16 @@ async function signIn(browser, key, viewport) {
   return { context, page, errors };
 }
 
+/** Wait until the view drawn is the one of the current location (not the previous
+ *  view's rows, which are still on screen while the next one loads). */
+async function drawn(page) {
+  await page.waitForFunction(() => document.body.dataset.view === location.hash
+    && document.querySelector("#view").getAttribute("aria-busy") === "false");
+}
+
 async function go(page, hash, selector) {
   await page.evaluate((h) => { location.hash = h; }, hash);
+  await drawn(page);
   await page.waitForSelector(selector);
 }
 
@@ -71,6 +79,7 @@ try {
   step("filter by label and search");
   await page.getByLabel("Label").selectOption("warm");
   await page.waitForFunction(() => location.hash.includes("label=warm"));
+  await drawn(page);
   await page.waitForSelector("#contacts tbody tr, #view p");
   const labels = await page.$$eval("#contacts tbody .badge", (b) => b.map((x) => x.textContent));
   assert.ok(labels.every((l) => l === "warm"), `only warm: ${labels}`);
@@ -81,6 +90,7 @@ try {
   if (top.length === 50) {
     await page.click("#next-page");
     await page.waitForFunction(() => location.hash.includes("cursor="));
+    await drawn(page);
     await page.waitForSelector("#contacts tbody tr");
     const second = await page.$eval("#contacts .contact-link", (a) => a.textContent);
     assert.ok(!top.some((r) => r.contact_id === second), "page 2 continues after page 1");
