@@ -248,6 +248,15 @@ macro_rules! impl_store {
                 })
             }
 
+            fn contact_from_row(row: &DbRow) -> Result<Contact, sqlx::Error> {
+                Ok(Contact {
+                    id: row.try_get(0)?,
+                    attributes: row.try_get(1)?,
+                    created_at: row.try_get(2)?,
+                    updated_at: row.try_get(3)?,
+                })
+            }
+
             fn score_from_row(row: &DbRow) -> Result<StoredScore, sqlx::Error> {
                 Ok(StoredScore {
                     contact_id: row.try_get(0)?,
@@ -634,12 +643,7 @@ macro_rules! impl_store {
                     .fetch_optional(self.reader())
                     .await?;
                     let Some(row) = row else { return Ok(None) };
-                    Ok(Some(Contact {
-                        id: row.try_get(0)?,
-                        attributes: row.try_get(1)?,
-                        created_at: row.try_get(2)?,
-                        updated_at: row.try_get(3)?,
-                    }))
+                    Ok(Some(contact_from_row(&row)?))
                 }
 
                 async fn put_contacts(&self, contacts: &[(String, String)], now: Millis) -> Result<()> {
@@ -655,16 +659,7 @@ macro_rules! impl_store {
                     .bind(i64::from(limit))
                     .fetch_all(self.reader())
                     .await?;
-                    let mut contacts = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        contacts.push(Contact {
-                            id: row.try_get(0)?,
-                            attributes: row.try_get(1)?,
-                            created_at: row.try_get(2)?,
-                            updated_at: row.try_get(3)?,
-                        });
-                    }
-                    Ok(contacts)
+                    Ok(rows.iter().map(contact_from_row).collect::<Result<_, _>>()?)
                 }
 
                 async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
@@ -707,12 +702,7 @@ macro_rules! impl_store {
                             query = query.bind(id);
                         }
                         for row in query.fetch_all(self.reader()).await? {
-                            let contact = Contact {
-                                id: row.try_get(0)?,
-                                attributes: row.try_get(1)?,
-                                created_at: row.try_get(2)?,
-                                updated_at: row.try_get(3)?,
-                            };
+                            let contact = contact_from_row(&row)?;
                             if let Some(&i) = position.get(contact.id.as_str()) {
                                 all[i].contact = Some(contact);
                             }
@@ -720,9 +710,9 @@ macro_rules! impl_store {
                         // Own messages and the anonymous-only messages of linked ids, as
                         // `history` reads them, tagged with the contact they belong to.
                         let sql = format!(
-                            "SELECT user_id AS owner, {EVENT_COLUMNS} FROM events WHERE user_id IN ({list}) \
+                            "SELECT {EVENT_COLUMNS}, user_id AS owner FROM events WHERE user_id IN ({list}) \
                              UNION ALL \
-                             SELECT links.user_id AS owner, {QUALIFIED_EVENT_COLUMNS} FROM events \
+                             SELECT {QUALIFIED_EVENT_COLUMNS}, links.user_id AS owner FROM events \
                              JOIN links ON events.anonymous_id = links.anonymous_id \
                              WHERE events.user_id IS NULL AND links.user_id IN ({list}) \
                              ORDER BY seq"
@@ -732,19 +722,8 @@ macro_rules! impl_store {
                             query = query.bind(id);
                         }
                         for row in query.fetch_all(self.reader()).await? {
-                            let owner: String = row.try_get(0)?;
-                            let event = StoredEvent {
-                                seq: row.try_get(1)?,
-                                event: NewEvent {
-                                    message_id: row.try_get(2)?,
-                                    kind: row.try_get(3)?,
-                                    user_id: row.try_get(4)?,
-                                    anonymous_id: row.try_get(5)?,
-                                    timestamp: row.try_get(6)?,
-                                    received_at: row.try_get(7)?,
-                                    body: row.try_get(8)?,
-                                },
-                            };
+                            let owner: String = row.try_get(8)?;
+                            let event = event_from_row(&row)?;
                             if let Some(&i) = position.get(owner.as_str()) {
                                 all[i].history.push(event);
                             }
