@@ -42,6 +42,7 @@
 #![deny(missing_docs)]
 
 mod adjustments;
+mod analytics;
 mod auth;
 mod automation;
 mod automation_api;
@@ -81,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .merge(contacts::router())
         .merge(adjustments::router())
         .merge(outcomes::router())
+        .merge(analytics::router())
         .merge(models::router())
         .merge(automation_api::router())
         .merge(transfer::router(&state))

@@ -241,3 +241,95 @@ async fn outcomes_are_in_the_privacy_export_and_gone_after_erasure() {
     assert!(server.state.store.outcomes("c1").await.unwrap().is_empty());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_report_and_backtest_need_outcomes_and_say_what_is_wrong() {
+    let server = Server::start().await;
+    known(&server, "c1").await;
+    let (status, answer) = server.get("/api/v1/reports/outcomes").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_error(&answer, "invalid", None);
+    let (status, answer) = server.get("/api/v1/reports/outcomes?as_of=soon").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&answer, "bad_request", Some("as_of"));
+    let (status, _) = server.get("/api/v1/reports/outcomes?colour=red").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // With `as_of`, a store without outcomes still has a report: nobody converted.
+    let report = server
+        .get_ok("/api/v1/reports/outcomes?as_of=2026-01-01T00:00:00Z")
+        .await;
+    assert_eq!(
+        (report["contacts"].as_u64(), report["converters"].as_u64()),
+        (Some(1), Some(0))
+    );
+
+    let backtest = |version: &str, body: Option<Value>| {
+        let path = format!("/api/v1/models/{version}/backtest");
+        let key = server.read.clone();
+        let server = &server;
+        async move {
+            server
+                .api(Method::POST, Some(&key), &path, body.as_ref())
+                .await
+        }
+    };
+    let (status, _) = backtest("7", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, answer) = backtest("x", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&answer, "bad_request", Some("version"));
+    let (status, answer) = backtest("1", Some(json!({"treshold": 5}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&answer, "invalid", Some("treshold"));
+    let (status, answer) = backtest("1", Some(json!({"threshold": "high"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&answer, "invalid", Some("threshold"));
+    let (status, _) = server
+        .api(
+            Method::POST,
+            Some(&server.write),
+            "/api/v1/models/1/backtest",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_report_scores_each_contact_just_before_its_outcome() {
+    let server = Server::start().await;
+    // c1 requests a demo on day 1, wins on day 2, and requests another afterwards: only
+    // the first counts. c2 only reads the blog and loses.
+    let track = |id: &str, user: &str, name: &str, at: &str| json!({"type": "track", "messageId": id, "userId": user, "event": name, "timestamp": at});
+    server
+        .ingest(
+            "/v1/batch",
+            json!({"batch": [
+                track("a1", "c1", "Demo Requested", "2026-01-01T00:00:00Z"),
+                track("a2", "c1", "Order Completed", "2026-01-02T00:00:00Z"),
+                track("a3", "c1", "Demo Requested", "2026-01-03T00:00:00Z"),
+                track("b1", "c2", "Page Viewed", "2026-01-01T00:00:00Z"),
+                track("b2", "c2", "Opportunity Lost", "2026-01-04T00:00:00Z"),
+            ]}),
+        )
+        .await;
+    let report = server.get_ok("/api/v1/reports/outcomes").await;
+    assert_eq!(report["contacts"], 2);
+    assert_eq!(report["converters"], 1);
+    assert_eq!(report["rate"], 0.5);
+    let demo = report["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "demo-request")
+        .unwrap();
+    // Fired for the converter (before its outcome), for nobody else: lift 1 / 0.5.
+    assert_eq!(demo["converters_fired"], 1);
+    assert_eq!(demo["non_converters_fired"], 0);
+    assert_eq!(demo["lift"], 2.0);
+    let funnel = report["funnel"].as_array().unwrap();
+    assert_eq!(funnel.last().unwrap()["step"], "won");
+    assert_eq!(funnel.last().unwrap()["contacts"], 1);
+    server.stop().await;
+}
