@@ -170,7 +170,18 @@ fn the_tuned_file_changes_only_points() {
         .expect("base model");
     let tuned = std::fs::read_to_string(dir.join("tuned.toml")).expect("tuned model");
     let (base, tuned): (Vec<&str>, Vec<&str>) = (base.lines().collect(), tuned.lines().collect());
-    assert_eq!(base.len(), tuned.len());
+    // The base file's lines, then the `[prediction]` table (a blank line, two comment
+    // lines, the header and its five keys).
+    assert_eq!(base.len() + 9, tuned.len());
+    let table = &tuned[base.len()..];
+    assert_eq!(table[0], "");
+    assert!(table[1].starts_with("# Written by `leadscore tune`"));
+    assert_eq!(table[3], "[prediction]");
+    let keys: Vec<&str> = table[4..]
+        .iter()
+        .map(|l| l.split(" = ").next().unwrap_or_default())
+        .collect();
+    assert_eq!(keys, ["intercept", "slope", "tuned_at", "auc", "contacts"]);
     for (b, t) in base.iter().zip(&tuned) {
         if b != t {
             assert!(
@@ -421,4 +432,138 @@ fn tune_learns_the_same_from_a_messy_export_of_the_same_contacts() {
     assert_eq!(read("clean.toml"), read("messy.toml"));
     // The numeric band rule is a feature that tune learned from.
     assert!(points(&dir.join("messy.toml"))["size-mid-market"] > 0.0);
+}
+
+/// `[prediction]` of a model file: (intercept, slope, tuned_at, auc, contacts).
+fn prediction(path: &Path) -> (f64, f64, String, f64, u64) {
+    let text = std::fs::read_to_string(path).expect("read the tuned model");
+    let model = match leadscore_model::load("tuned.toml", &text) {
+        Ok(checked) => checked.model,
+        Err(d) => panic!("the tuned model does not load: {d:?}"),
+    };
+    let p = model.prediction.expect("a [prediction] table");
+    (p.intercept, p.slope, p.tuned_at, p.auc, p.contacts)
+}
+
+#[test]
+fn the_predicted_probability_is_calibrated_on_unseen_contacts_and_rises_with_score() {
+    let train = generated("tune-predict-train", 3000, 34);
+    let report = tune(&train, "events.jsonl", "tuned.toml", &["--no-suggestions"]);
+    let tuned = train.join("tuned.toml");
+    let (a, b, tuned_at, auc_written, contacts) = prediction(&tuned);
+    assert_eq!(contacts, 3000);
+    assert!(b > 0.0, "slope {b}");
+    assert_eq!(tuned_at.len(), 10, "{tuned_at}");
+    let printed = auc(&report, "tuned model");
+    assert!(
+        (auc_written - printed).abs() < 0.0006,
+        "{auc_written} vs {printed}"
+    );
+    assert!(
+        report.contains("prediction: p = 1 / (1 + exp(-("),
+        "{report}"
+    );
+
+    // Unseen contacts from the same generator, scored by the tuned model just before
+    // their outcomes (`tune --features-out` exports those scores as `base_score`).
+    let unseen = generated("tune-predict-unseen", 3000, 35);
+    let features = unseen.join("features.csv");
+    let output = leadscore(&[
+        "tune",
+        "--model",
+        s(&tuned),
+        "--contacts",
+        s(&unseen.join("contacts.csv")),
+        "--events",
+        s(&unseen.join("events.jsonl")),
+        "--outcomes",
+        s(&unseen.join("outcomes.csv")),
+        "-o",
+        s(&unseen.join("retuned.toml")),
+        "--no-suggestions",
+        "--features-out",
+        s(&features),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = std::fs::read_to_string(&features).expect("features");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (score, converted) = (column("base_score"), column("converted"));
+    let mut rows: Vec<(f64, bool)> = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (
+                cells[score].parse().expect("a score"),
+                cells[converted] == "1",
+            )
+        })
+        .collect();
+    let p = |s: f64| 1.0 / (1.0 + (-(a + b * s)).exp());
+    let n = rows.len() as f64;
+    let predicted = rows.iter().map(|r| p(r.0)).sum::<f64>() / n;
+    let observed = rows.iter().filter(|r| r.1).count() as f64 / n;
+    assert!(
+        (predicted - observed).abs() < 0.02,
+        "mean predicted {predicted:.4} vs observed {observed:.4}"
+    );
+    // Higher scores: higher probabilities, and more conversions in fact.
+    rows.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let half = rows.len() / 2;
+    let rate =
+        |part: &[(f64, bool)]| part.iter().filter(|r| r.1).count() as f64 / part.len() as f64;
+    let (low, high) = rows.split_at(half);
+    assert!(rate(high) > rate(low));
+    assert!(p(high[0].0) >= p(low[half - 1].0));
+
+    // Every result of `leadscore score` carries it; a model without the table none.
+    let scored = leadscore(&[
+        "score",
+        "--model",
+        s(&tuned),
+        "--contacts",
+        s(&unseen.join("contacts.csv")),
+        "--events",
+        s(&unseen.join("events.jsonl")),
+    ]);
+    assert!(scored.status.success(), "{}", stderr(&scored));
+    for line in stdout(&scored).lines().take(50) {
+        let result: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        let prediction = &result["prediction"];
+        let probability = prediction["probability"].as_f64().expect("probability");
+        assert!((0.0..=1.0).contains(&probability), "{line}");
+        assert_eq!(prediction["tuned_at"], tuned_at.as_str());
+        assert_eq!(prediction["auc"].as_f64(), Some(auc_written));
+        let keys: Vec<&String> = result.as_object().expect("object").keys().collect();
+        assert!(keys.contains(&&"route".to_owned()), "{line}");
+    }
+    let csv = leadscore(&[
+        "score",
+        "--model",
+        s(&tuned),
+        "--contacts",
+        s(&unseen.join("contacts.csv")),
+        "--events",
+        s(&unseen.join("events.jsonl")),
+        "--format",
+        "csv",
+    ]);
+    let csv = stdout(&csv);
+    assert!(
+        csv.lines()
+            .next()
+            .expect("header")
+            .ends_with(",probability"),
+        "{csv:.300}"
+    );
+    let plain = leadscore(&[
+        "score",
+        "--model",
+        "examples/b2b.toml",
+        "--contacts",
+        s(&unseen.join("contacts.csv")),
+        "--events",
+        s(&unseen.join("events.jsonl")),
+    ]);
+    assert!(!stdout(&plain).contains("prediction"));
 }

@@ -107,4 +107,20 @@ pub struct ScoreResult {
     pub triggers_active: Vec<String>,
     /// Explanation: fit lines, engagement lines, manual lines, then the clamp line.
     pub explain: Vec<ExplainLine>,
+    /// The calibrated conversion probability of the model's `[prediction]` table (the
+    /// last tuning run); `None` without the table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
+}
+
+/// The predictive score: the chance this contact converts, by the calibration of the
+/// last tuning run (`[prediction]`), with that run's date and held-out AUC.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// `1 / (1 + exp(-(intercept + slope * clamped)))`, 0 to 1.
+    pub probability: f64,
+    /// The tuning run's date.
+    pub tuned_at: String,
+    /// The tuning run's held-out ROC AUC.
+    pub auc: f64,
 }

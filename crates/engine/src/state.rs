@@ -27,7 +27,7 @@ use crate::Engine;
 use crate::classify::{CountMode, EventClass, MailKind, Reason};
 use crate::condition::{self, ScoreView};
 use crate::input::{Adjustment, Attributes, Fields, Value};
-use crate::result::{ExplainLine, LineKind, RouteResult, ScoreResult};
+use crate::result::{ExplainLine, LineKind, Prediction, RouteResult, ScoreResult};
 use crate::trigger::Fired;
 
 /// How much time must pass between two prunings of old data.
@@ -1220,6 +1220,11 @@ impl ContactState {
             route,
             triggers_active,
             explain,
+            prediction: model.prediction.as_ref().map(|p| Prediction {
+                probability: p.probability(totals.clamped),
+                tuned_at: p.tuned_at.clone(),
+                auc: p.auc,
+            }),
         }
     }
 

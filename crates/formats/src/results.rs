@@ -2,7 +2,9 @@
 //!
 //! A JSONL line has its keys in this order (the order of the documented example):
 //! `contact_id, as_of, score, raw, fit, engagement, manual, grade, label, groups, stage,
-//! disqualified, owner, route, explain`; `explain` only when asked for. `route` is
+//! disqualified, owner, route, prediction, explain`; `prediction` only when the model has
+//! a `[prediction]` table (`{"probability","tuned_at","auc"}`), `explain` only when
+//! asked for. `route` is
 //! `{"route":..,"team":..}` or `null`; `owner` is `null` unless set (batch scoring
 //! assigns no owners).
 //!
@@ -14,12 +16,14 @@
 //!
 //! The CSV has the columns `contact_id,as_of,score,raw,fit,engagement,manual,grade,
 //! label,stage,disqualified,owner,route,team`, then `group:<name>` for each of the
-//! model's groups, then `explain` (only when asked for) as `rule=points;rule=points`.
+//! model's groups, then `probability` (only for a model with `[prediction]`, see
+//! [`CsvWriter::with_probability`]), then `explain` (only when asked for) as
+//! `rule=points;rule=points`.
 
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
-use leadscore_engine::{ExplainLine, LineKind, RouteResult, ScoreResult};
+use leadscore_engine::{ExplainLine, LineKind, Prediction, RouteResult, ScoreResult};
 use leadscore_model::Millis;
 use serde::Serialize;
 use serde::ser::Serializer;
@@ -96,6 +100,8 @@ pub struct ResultJson<'a> {
     owner: Option<&'a str>,
     route: Option<&'a RouteResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    prediction: Option<PredictionJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     explain: Option<Explain<'a>>,
     #[serde(skip)]
     lines: &'a [ExplainLine],
@@ -119,6 +125,7 @@ impl<'a> ResultJson<'a> {
             disqualified: result.disqualified,
             owner: None,
             route: result.route.as_ref(),
+            prediction: result.prediction.as_ref().map(PredictionJson::from),
             explain: None,
             lines: &result.explain,
         }
@@ -134,6 +141,24 @@ impl<'a> ResultJson<'a> {
     pub fn with_owner(mut self, owner: Option<&'a str>) -> Self {
         self.owner = owner;
         self
+    }
+}
+
+/// `prediction` with its numbers rounded like every other.
+#[derive(Debug, Clone, Serialize)]
+struct PredictionJson<'a> {
+    probability: Num,
+    tuned_at: &'a str,
+    auc: Num,
+}
+
+impl<'a> From<&'a Prediction> for PredictionJson<'a> {
+    fn from(p: &'a Prediction) -> Self {
+        Self {
+            probability: Num(p.probability),
+            tuned_at: &p.tuned_at,
+            auc: Num(p.auc),
+        }
     }
 }
 
@@ -263,6 +288,8 @@ pub struct CsvWriter<W: Write> {
     /// The model's groups, one column each, in this order.
     groups: Vec<String>,
     explain: bool,
+    /// Whether there is a `probability` column.
+    probability: bool,
     /// Reused for formatting numbers and the explanation.
     buf: String,
 }
@@ -271,6 +298,17 @@ impl<W: Write> CsvWriter<W> {
     /// A writer to `out` with one `group:<name>` column per name in `groups` (the
     /// model's groups in declaration order); `explain` adds the `explain` column.
     pub fn new<S: AsRef<str>>(out: W, groups: &[S], explain: bool) -> io::Result<Self> {
+        Self::with_probability(out, groups, explain, false)
+    }
+
+    /// [`CsvWriter::new`], with a `probability` column after the groups when
+    /// `probability` (a model with `[prediction]`; a result without one leaves it empty).
+    pub fn with_probability<S: AsRef<str>>(
+        out: W,
+        groups: &[S],
+        explain: bool,
+        probability: bool,
+    ) -> io::Result<Self> {
         let mut csv = csv::WriterBuilder::new()
             .buffer_capacity(1 << 16)
             .from_writer(out);
@@ -281,6 +319,9 @@ impl<W: Write> CsvWriter<W> {
         for group in &groups {
             csv.write_field(format!("group:{group}"))?;
         }
+        if probability {
+            csv.write_field("probability")?;
+        }
         if explain {
             csv.write_field("explain")?;
         }
@@ -289,6 +330,7 @@ impl<W: Write> CsvWriter<W> {
             csv,
             groups,
             explain,
+            probability,
             buf: String::new(),
         })
     }
@@ -337,6 +379,12 @@ impl<W: Write> CsvWriter<W> {
                 .map(|&(_, points)| points);
             match points {
                 Some(points) => self.num(points)?,
+                None => self.csv.write_field("")?,
+            }
+        }
+        if self.probability {
+            match &result.prediction {
+                Some(p) => self.num(p.probability)?,
                 None => self.csv.write_field("")?,
             }
         }

@@ -152,9 +152,85 @@ pub fn suggested_points(l: &Lift, scale: f64) -> f64 {
     }
 }
 
+/// A Platt calibration `p = 1 / (1 + exp(-(intercept + slope * score)))` of scores
+/// against outcomes: a one-feature logistic regression, practically unpenalised (C =
+/// 10^6), fitted on the rows `keep` selects. `None` when they hold one class only or
+/// the scores never vary (nothing to calibrate against).
+pub fn platt(
+    scores: &[f64],
+    converted: &[bool],
+    keep: impl Fn(usize) -> bool + Sync,
+) -> Option<Calibration> {
+    let rows: Vec<usize> = (0..scores.len())
+        .filter(|&i| keep(i) && scores[i].is_finite())
+        .collect();
+    let options = crate::logistic::Options {
+        c: 1e6,
+        ..crate::logistic::Options::default()
+    };
+    let fit = crate::logistic::fit_rows(scores, 1, converted, &rows, options).ok()?;
+    let slope = *fit.weights.first()?;
+    (fit.scale.first().is_some_and(|s| *s > 0.0) && slope.is_finite()).then_some(Calibration {
+        intercept: fit.intercept,
+        slope,
+    })
+}
+
+/// The result of [`platt`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    /// `a`.
+    pub intercept: f64,
+    /// `b`, per point of score.
+    pub slope: f64,
+}
+
+impl Calibration {
+    /// The calibrated probability at `score`.
+    pub fn probability(&self, score: f64) -> f64 {
+        1.0 / (1.0 + (-(self.intercept + self.slope * score)).exp())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platt_calibration_matches_held_out_conversion_and_rises_with_score() {
+        // Scores 0..100, converting with probability 1 / (1 + exp(-(-4 + 0.05 s))):
+        // a deterministic pseudo-random stream (SplitMix64) decides each outcome.
+        let mut state: u64 = 7;
+        let mut uniform = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let n = 20_000;
+        let scores: Vec<f64> = (0..n).map(|i| (i % 101) as f64).collect();
+        let truth = |s: f64| 1.0 / (1.0 + (-(-4.0 + 0.05 * s)).exp());
+        let converted: Vec<bool> = scores.iter().map(|&s| uniform() < truth(s)).collect();
+        // Fit on even rows, check on odd ones.
+        let fitted = platt(&scores, &converted, |i| i % 2 == 0).unwrap();
+        let held: Vec<usize> = (0..n).filter(|i| i % 2 == 1).collect();
+        let predicted: f64 = held
+            .iter()
+            .map(|&i| fitted.probability(scores[i]))
+            .sum::<f64>()
+            / held.len() as f64;
+        let observed = held.iter().filter(|&&i| converted[i]).count() as f64 / held.len() as f64;
+        assert!(
+            (predicted - observed).abs() < 0.02,
+            "{predicted} vs {observed}"
+        );
+        assert!((fitted.slope - 0.05).abs() < 0.01, "{fitted:?}");
+        assert!(fitted.probability(80.0) > fitted.probability(20.0));
+        // One class, or scores that never vary: nothing to calibrate.
+        assert_eq!(platt(&scores, &vec![false; n], |_| true), None);
+        assert_eq!(platt(&vec![5.0; n], &converted, |_| true), None);
+    }
 
     #[test]
     fn folds_are_stable_balanced_and_seeded() {

@@ -37,6 +37,8 @@ pub(crate) struct Model {
     pub teams: Vec<Team>,
     /// `[machine]`, with event names as written.
     pub machine: Option<Machine>,
+    /// `[prediction]`, as checked.
+    pub prediction: Option<crate::compiled::Prediction>,
 }
 
 /// A checked `[machine]` table; event names not yet interned.

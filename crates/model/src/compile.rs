@@ -135,6 +135,7 @@ pub(crate) fn compile(model: ast::Model) -> CompiledModel {
         teams: model.teams,
         event_names: events.names,
         machine,
+        prediction: model.prediction,
     }
 }
 

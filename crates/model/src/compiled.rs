@@ -63,6 +63,33 @@ pub struct CompiledModel {
     /// `[machine]`: how machine opens and clicks are told from people's; `None`
     /// without the table (every event is a person's).
     pub machine: Option<crate::machine::Machine>,
+    /// `[prediction]`: the conversion probability calibration of the last tuning run;
+    /// `None` without the table (results then have no `prediction`).
+    pub prediction: Option<Prediction>,
+}
+
+/// `[prediction]`, written by `leadscore tune`: a Platt calibration of the score,
+/// `p = 1 / (1 + exp(-(intercept + slope * score)))` with `score` the clamped,
+/// unrounded score, fitted on held-out (cross-validated) scores of the tuning run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// `a` of the calibration.
+    pub intercept: f64,
+    /// `b` of the calibration (per point of score).
+    pub slope: f64,
+    /// The date of the tuning run (`YYYY-MM-DD`, or an RFC 3339 instant).
+    pub tuned_at: String,
+    /// The held-out ROC AUC of the tuned model in that run.
+    pub auc: f64,
+    /// Contacts the run learned from.
+    pub contacts: u64,
+}
+
+impl Prediction {
+    /// The calibrated probability (0 to 1) of converting at `score`.
+    pub fn probability(&self, score: f64) -> f64 {
+        1.0 / (1.0 + (-(self.intercept + self.slope * score)).exp())
+    }
 }
 
 /// The `[score]` clamp.

@@ -84,6 +84,7 @@ mod tests {
             ("/$defs/team", validate::TEAM_KEYS),
             ("/properties/machine", validate::MACHINE_KEYS),
             ("/properties/machine/properties/burst", validate::BURST_KEYS),
+            ("/properties/prediction", validate::PREDICTION_KEYS),
         ] {
             assert_eq!(properties(&schema, pointer), set(keys), "at {pointer}");
         }

@@ -27,8 +27,11 @@ use crate::duration::{self, DURATION_HELP};
 use crate::syntax::{Entry, Node, Source, Table, Value};
 
 mod machine;
+mod prediction;
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use machine::{BURST_KEYS, MACHINE_KEYS};
+#[cfg_attr(not(test), allow(unused_imports))]
+pub(crate) use prediction::PREDICTION_KEYS;
 
 /// Keys allowed at the top level of a model file.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -48,6 +51,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "route",
     "teams",
     "machine",
+    "prediction",
 ];
 /// Keys of `[score]`.
 pub(crate) const SCORE_KEYS: &[&str] = &["min", "max"];
@@ -659,6 +663,7 @@ impl Checker<'_, '_> {
             .collect();
 
         let machine = self.machine(table);
+        let prediction = self.prediction(table);
         self.unused_declarations(table);
         if self.events.len() > MAX_EVENT_NAMES {
             self.error(
@@ -686,6 +691,7 @@ impl Checker<'_, '_> {
             routes: routes.into_iter().collect::<Option<_>>()?,
             teams: teams?,
             machine: machine?,
+            prediction: prediction?,
         })
     }
 

@@ -126,7 +126,12 @@ pub fn run(args: Args) -> Result<Outcome> {
                 .iter()
                 .map(|g| g.name.as_str())
                 .collect();
-            Writer::Csv(Box::new(CsvWriter::new(out, &groups, args.explain)?))
+            Writer::Csv(Box::new(CsvWriter::with_probability(
+                out,
+                &groups,
+                args.explain,
+                engine.model().prediction.is_some(),
+            )?))
         }
     };
 

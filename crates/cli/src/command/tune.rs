@@ -31,7 +31,9 @@ use anyhow::{Context, Result, bail};
 use leadscore_engine::{Engine, LineKind, Millis, ScoreResult, Value};
 use leadscore_formats::JsonlReader;
 use leadscore_learn::logistic::{self, Fit, Options};
-use leadscore_learn::tune::{Points, fold_of, lift, suggested_points, to_points, worth_suggesting};
+use leadscore_learn::tune::{
+    Calibration, Points, fold_of, lift, platt, suggested_points, to_points, worth_suggesting,
+};
 use leadscore_learn::{Observation, roc_auc};
 use leadscore_model::CompiledModel;
 use leadscore_model::compiled::{Condition, EngagementSource};
@@ -308,7 +310,34 @@ pub fn run(args: Args) -> Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.outcomes.display()))?;
     let final_points = whole_points(&fit, &base_points, &constant, &x, |_| true);
     let mapping = to_points(&fit.weights, &base_points, &x, |_| true);
+    // Figures.
+    let per_fold = |score: &dyn Fn(usize) -> f64| -> Vec<f64> {
+        (0..args.folds)
+            .filter_map(|f| {
+                let obs: Vec<Observation> = (0..n)
+                    .filter(|&i| folds[i] == f && !score(i).is_nan())
+                    .map(|i| Observation {
+                        score: score(i),
+                        qualified: false,
+                        converted: y[i],
+                    })
+                    .collect();
+                roc_auc(&obs)
+            })
+            .collect()
+    };
+    let base_auc = per_fold(&|i| seen_rows[i].0);
+    let lr_auc = per_fold(&|i| held_out_log_odds[i]);
+    let tuned_auc = per_fold(&|i| tuned_scores[i]);
+
+    // The predictive score: a Platt calibration of the held-out tuned scores.
+    let calibration = platt(&tuned_scores, &y, |i| !tuned_scores[i].is_nan());
+    let tuned_at = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let tuned_text = edit_points(&base_text, &features, &final_points)
+        .and_then(|text| match calibration {
+            Some(c) => with_prediction(&text, c, &tuned_at, mean(&tuned_auc), n),
+            None => Ok(text),
+        })
         .with_context(|| format!("{}: cannot edit the model", args.model.display()))?;
     let out_name = args.out.display().to_string();
     if let Err(diagnostics) = leadscore_model::load(&out_name, &tuned_text) {
@@ -333,26 +362,6 @@ pub fn run(args: Args) -> Result<Outcome> {
         };
         write_features(path, &features, &rows)?;
     }
-
-    // Figures.
-    let per_fold = |score: &dyn Fn(usize) -> f64| -> Vec<f64> {
-        (0..args.folds)
-            .filter_map(|f| {
-                let obs: Vec<Observation> = (0..n)
-                    .filter(|&i| folds[i] == f && !score(i).is_nan())
-                    .map(|i| Observation {
-                        score: score(i),
-                        qualified: false,
-                        converted: y[i],
-                    })
-                    .collect();
-                roc_auc(&obs)
-            })
-            .collect()
-    };
-    let base_auc = per_fold(&|i| seen_rows[i].0);
-    let lr_auc = per_fold(&|i| held_out_log_odds[i]);
-    let tuned_auc = per_fold(&|i| tuned_scores[i]);
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -417,6 +426,20 @@ pub fn run(args: Args) -> Result<Outcome> {
             "verdict: the tuned model is NOT better than the base model on held-out contacts (AUC {:+.3}); keep the base model.",
             t - b
         )?;
+    }
+
+    match calibration {
+        Some(c) => writeln!(
+            out,
+            "prediction: p = 1 / (1 + exp(-({:.4} + {:.5} x score))), fitted on the held-out tuned scores; written as [prediction] (tuned_at {tuned_at}, auc {:.3})",
+            c.intercept,
+            c.slope,
+            mean(&tuned_auc)
+        )?,
+        None => writeln!(
+            out,
+            "prediction: no calibration (the held-out tuned scores never vary); no [prediction] written"
+        )?,
     }
 
     if !args.no_suggestions {
@@ -579,6 +602,39 @@ fn edit_points(text: &str, features: &[Feature], points: &[f64]) -> Result<Strin
             features.len()
         );
     }
+    Ok(doc.to_string())
+}
+
+/// `text` with a `[prediction]` table (replacing one already there): the calibration,
+/// the run's date, its held-out AUC and the number of contacts it learned from.
+fn with_prediction(
+    text: &str,
+    calibration: Calibration,
+    tuned_at: &str,
+    auc: f64,
+    contacts: usize,
+) -> Result<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().context("not valid TOML")?;
+    let mut table = toml_edit::Table::new();
+    table.decor_mut().set_prefix(
+        "\n# Written by `leadscore tune`: the calibrated conversion probability of a score,\n\
+         # p = 1 / (1 + exp(-(intercept + slope * score))), fitted on held-out scores.\n",
+    );
+    // Rounded so the file reads well; 6 significant digits move p by far less than 0.001.
+    let round = |x: f64, digits: i32| {
+        let f = 10f64.powi(digits);
+        (x * f).round() / f
+    };
+    table.insert(
+        "intercept",
+        toml_edit::value(round(calibration.intercept, 6)),
+    );
+    table.insert("slope", toml_edit::value(round(calibration.slope, 8)));
+    table.insert("tuned_at", toml_edit::value(tuned_at));
+    table.insert("auc", toml_edit::value(round(auc, 4)));
+    table.insert("contacts", toml_edit::value(contacts as i64));
+    doc.remove("prediction");
+    doc.insert("prediction", toml_edit::Item::Table(table));
     Ok(doc.to_string())
 }
 
