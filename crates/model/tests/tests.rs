@@ -8,6 +8,7 @@ mod util;
 mod conditions;
 mod errors;
 mod machine_mistakes;
+mod prediction;
 mod ten_mistakes;
 mod valid_model;
 mod warnings;

@@ -408,7 +408,9 @@ async fn export_scores(
         .iter()
         .map(|g| g.name.clone())
         .collect();
-    let header = csv.then(|| csv_header(&groups));
+    // A model with `[prediction]` adds a `probability` column, as `leadscore score`.
+    let probability = state.engine().model().prediction.is_some();
+    let header = csv.then(|| csv_header(&groups, probability));
     // State: (cursor, finished, header still to send).
     let pages = stream::unfold(
         (None::<String>, false, header),
@@ -434,7 +436,7 @@ async fn export_scores(
                 let mut out = String::new();
                 for score in &page.items {
                     if csv {
-                        out.push_str(&csv_row(&score.result, &groups));
+                        out.push_str(&csv_row(&score.result, &groups, probability));
                     } else {
                         out.push_str(&score.result);
                         out.push('\n');
@@ -453,7 +455,7 @@ async fn export_scores(
 }
 
 /// The score CSV's header.
-fn csv_header(groups: &[String]) -> String {
+fn csv_header(groups: &[String], probability: bool) -> String {
     let mut fields: Vec<String> = [
         "contact_id",
         "as_of",
@@ -474,6 +476,9 @@ fn csv_header(groups: &[String]) -> String {
     .map(|s| (*s).to_owned())
     .collect();
     fields.extend(groups.iter().map(|g| format!("group:{g}")));
+    if probability {
+        fields.push("probability".to_owned());
+    }
     let mut line = fields
         .iter()
         .map(|f| csv_field(f))
@@ -484,7 +489,7 @@ fn csv_header(groups: &[String]) -> String {
 }
 
 /// One CSV row from a stored result (our own JSON: numbers keep their JSON text).
-fn csv_row(result: &str, groups: &[String]) -> String {
+fn csv_row(result: &str, groups: &[String], probability: bool) -> String {
     let value: Value = serde_json::from_str(result).unwrap_or(Value::Null);
     let cell = |v: Option<&Value>| match v {
         None | Some(Value::Null) => String::new(),
@@ -510,6 +515,11 @@ fn csv_row(result: &str, groups: &[String]) -> String {
     ];
     for group in groups {
         fields.push(cell(value.get("groups").and_then(|g| g.get(group))));
+    }
+    if probability {
+        fields.push(cell(
+            value.get("prediction").and_then(|p| p.get("probability")),
+        ));
     }
     let mut line = fields
         .iter()

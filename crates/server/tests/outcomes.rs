@@ -333,3 +333,47 @@ async fn the_report_scores_each_contact_just_before_its_outcome() {
     assert_eq!(funnel.last().unwrap()["contacts"], 1);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_model_with_a_prediction_table_adds_the_probability_to_every_result() {
+    let text = format!(
+        "{}\n[prediction]\nintercept = -4.0\nslope = 0.05\ntuned_at = \"2026-11-30\"\nauc = 0.83\ncontacts = 5000\n",
+        crate::support::MODEL
+    );
+    let checked = leadscore_model::load("predicting.toml", &text).expect("a valid model");
+    let engine = leadscore_engine::Engine::new(checked.model);
+    let server = Server::start_configured(engine, leadscore_server::Config::default()).await;
+    known(&server, "c1").await;
+    let result = server.get_ok("/api/v1/contacts/c1/score").await;
+    let score = result["raw"].as_f64().unwrap();
+    let expected = 1.0 / (1.0 + (-(-4.0 + 0.05 * score)).exp());
+    let probability = result["prediction"]["probability"].as_f64().unwrap();
+    assert!((probability - expected).abs() < 1e-6, "{result}");
+    assert_eq!(result["prediction"]["tuned_at"], "2026-11-30");
+    assert_eq!(result["prediction"]["auc"], 0.83);
+    // The CSV export has the probability column, the stored value in it.
+    let text = server
+        .client
+        .get(format!("{}/api/v1/export/scores?format=csv", server.base))
+        .bearer_auth(&server.read)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().ends_with(",probability"), "{text}");
+    let last = lines.next().unwrap().rsplit(',').next().unwrap().to_owned();
+    assert!(
+        (last.parse::<f64>().unwrap() - expected).abs() < 1e-6,
+        "{text}"
+    );
+    // Without the table (the example model), no `prediction` at all.
+    let plain = Server::start().await;
+    known(&plain, "c1").await;
+    let result = plain.get_ok("/api/v1/contacts/c1/score").await;
+    assert!(result.get("prediction").is_none(), "{result}");
+    plain.stop().await;
+    server.stop().await;
+}
