@@ -67,7 +67,8 @@ struct Added {
     score: Box<RawValue>,
 }
 
-fn check_id(id: &str) -> Result<()> {
+/// A contact id in a path: 1 to 256 bytes.
+pub(crate) fn check_id(id: &str) -> Result<()> {
     if id.is_empty() || id.len() > 256 {
         return Err(Error::bad_request(
             "a contact id has 1 to 256 bytes",

@@ -22,6 +22,7 @@ use leadscore_store::outcomes::{self, NewOutcome, Outcomes as _, StoredOutcome};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::adjustments::check_id;
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
 use crate::ingest::json_body;
@@ -72,16 +73,6 @@ pub(crate) async fn of_contact(state: &AppState, id: &str) -> Result<Vec<Outcome
         .into_iter()
         .map(Into::into)
         .collect())
-}
-
-fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || id.len() > 256 {
-        return Err(Error::bad_request(
-            "a contact id has 1 to 256 bytes",
-            Some("id"),
-        ));
-    }
-    Ok(())
 }
 
 /// A write or admin key, as `Authorization: Bearer` or HTTP Basic (as ingestion).
