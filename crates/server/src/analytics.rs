@@ -69,12 +69,13 @@ async fn truth(state: &AppState, as_of: Option<&str>) -> Result<Truth> {
                 Some("as_of"),
             )
         })?,
+        // 404: there is no such report yet (the dashboard then shows none).
         None => outcomes.latest().ok_or_else(|| {
-            Error::unprocessable(
+            Error::NotFound(
                 "no outcomes stored yet: nothing to report against (record them with \
                  POST /api/v1/contacts/{id}/outcomes or `Order Completed`, \
-                 `Opportunity Won`, `Opportunity Lost` track events)",
-                None,
+                 `Opportunity Won`, `Opportunity Lost` track events)"
+                    .into(),
             )
         })?,
     };
