@@ -1,6 +1,6 @@
 //! Score result writers: exact output strings.
 
-use leadscore_engine::{ExplainLine, LineKind, RouteResult, ScoreResult};
+use leadscore_engine::{ExplainLine, LineKind, Prediction, RouteResult, ScoreResult};
 use leadscore_formats::{CsvWriter, JsonlWriter, ResultJson, parse_timestamp};
 
 const AS_OF: &str = "2026-06-01T00:00:00Z";
@@ -176,4 +176,38 @@ fn csv_without_explain_or_groups() {
         out,
         "contact_id,as_of,score,raw,fit,engagement,manual,grade,label,stage,disqualified,owner,route,team\n"
     );
+}
+
+#[test]
+fn a_prediction_comes_after_route_rounded_and_as_a_csv_column() {
+    let mut result = example();
+    result.prediction = Some(Prediction {
+        probability: 0.312_345_678_9,
+        tuned_at: "2026-11-30".to_owned(),
+        auc: 0.83,
+    });
+    assert_eq!(
+        jsonl(&[("c-17", result.clone())], false),
+        concat!(
+            r#"{"contact_id":"c-17","as_of":"2026-06-01T00:00:00Z","score":73,"raw":73.4,"#,
+            r#""fit":35,"engagement":38.4,"manual":0,"grade":"B","label":"warm","#,
+            r#""groups":{"product-a":30,"product-b":0.125},"stage":"lead","disqualified":false,"#,
+            r#""owner":null,"route":null,"#,
+            r#""prediction":{"probability":0.312346,"tuned_at":"2026-11-30","auc":0.83}}"#,
+            "\n"
+        )
+    );
+    let mut writer =
+        CsvWriter::with_probability(Vec::new(), &["product-a"], false, true).expect("header");
+    writer.write("c-17", as_of(), &result).expect("write");
+    writer.write("c-18", as_of(), &example()).expect("write");
+    let out = String::from_utf8(writer.finish().expect("flush")).expect("utf-8");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].ends_with(",team,group:product-a,probability"),
+        "{out}"
+    );
+    assert!(lines[1].ends_with(",30,0.312346"), "{out}");
+    // A result without a prediction leaves the cell empty.
+    assert!(lines[2].ends_with(",30,"), "{out}");
 }

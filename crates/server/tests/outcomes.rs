@@ -249,7 +249,12 @@ async fn the_report_and_backtest_need_outcomes_and_say_what_is_wrong() {
     let (status, answer) = server.get("/api/v1/reports/outcomes").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     assert_error(&answer, "not_found", None);
-    assert!(answer["error"]["message"].as_str().unwrap().starts_with("no outcomes stored yet"));
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no outcomes stored yet")
+    );
     let (status, answer) = server.get("/api/v1/reports/outcomes?as_of=soon").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&answer, "bad_request", Some("as_of"));
