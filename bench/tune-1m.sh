@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 N=${1:-1000000}
 DATA=${DATA:-/tmp/leadscore-bench-$N}
 cargo build --release -q -p leadscore-cli
-BIN=target/release/leadscore
+BIN=${CARGO_TARGET_DIR:-target}/release/leadscore
 if [ ! -s "$DATA/events.jsonl" ]; then
   echo "generating $N contacts into $DATA ..."
   "$BIN" generate --contacts "$N" --seed 1 --out "$DATA"
