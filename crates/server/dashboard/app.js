@@ -147,6 +147,7 @@ async function contactsView(params) {
     field("Grade", select("grade", m.grades, params.get("grade"))),
     field("Stage", select("stage", m.stages, params.get("stage"))),
     field("Owner", select("owner", m.members, params.get("owner"))),
+    field("Group", select("group", m.groups, params.get("group"))),
     h("div", {}, h("button", { type: "submit" }, "Apply")));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -156,14 +157,18 @@ async function contactsView(params) {
   });
   form.querySelectorAll("select").forEach((s) => s.addEventListener("change", () => form.requestSubmit()));
   const query = new URLSearchParams();
-  for (const k of ["q", "label", "grade", "stage", "owner", "cursor"]) {
+  for (const k of ["q", "label", "grade", "stage", "owner", "group", "cursor"]) {
     if (params.get(k)) query.set(k, params.get(k));
   }
   query.set("limit", "50");
   const page = await api(`/api/v1/contacts?${query}`);
+  // With a group the list is ordered by the group's points: they get their own column.
+  const group = params.get("group");
+  const groupPoints = (r) => (r.groups && typeof r.groups[group] === "number" ? r.groups[group] : 0);
   const max = Math.max(1, ...page.items.map((r) => r.score));
   const rows = page.items.map((r) =>
     h("tr", { class: r.label || "" },
+      group ? h("td", { class: "num group-points" }, fmt(groupPoints(r))) : null,
       h("td", { class: "num" }, String(r.score),
         h("span", { class: "scorebar hide-sm", style: null, "data-w": Math.max(0, r.score) / max })),
       h("td", {}, h("a", { href: `#/contact/${enc(r.contact_id)}`, class: "contact-link" }, r.contact_id)),
@@ -171,9 +176,11 @@ async function contactsView(params) {
       h("td", {}, r.grade || "–"),
       h("td", { class: "hide-sm" }, r.stage || "–"),
       h("td", { class: "hide-sm" }, r.owner || "–")));
-  const t = table(["Score", "Contact", "Label", "Grade", { label: "Stage" }, "Owner"], rows,
-    { id: "contacts", "aria-label": "Contacts by score, best first" });
-  t.querySelectorAll("thead th").forEach((th, i) => { if (i >= 4) th.classList.add("hide-sm"); });
+  const headers = ["Score", "Contact", "Label", "Grade", { label: "Stage" }, "Owner"];
+  if (group) headers.unshift({ label: `${group} points`, num: true });
+  const t = table(headers, rows, { id: "contacts",
+    "aria-label": group ? `Contacts with points in ${group}, most first` : "Contacts by score, best first" });
+  t.querySelectorAll("thead th").forEach((th, i) => { if (i >= 4 + (group ? 1 : 0)) th.classList.add("hide-sm"); });
   // Widths through CSSOM (the CSP forbids inline style attributes).
   t.querySelectorAll(".scorebar").forEach((s) => { s.style.width = `${Math.round(60 * s.dataset.w)}px`; });
   const stack = (params.get("prev") || "").split(",").filter(Boolean);

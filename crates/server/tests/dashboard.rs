@@ -292,5 +292,80 @@ async fn the_dashboard_api_routes_answer() {
     assert_eq!(labelled, 300);
     let (status, _) = server.get("/api/v1/reports/distribution?bucket=0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A rescoring shows in the (cached) distribution: the bottom contact moves from
+    // its bucket to one above every other.
+    let at_most = |report: &serde_json::Value, score: f64| -> u64 {
+        report["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["from"].as_f64().unwrap() <= score)
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum()
+    };
+    let high = report["max"].as_f64().unwrap();
+    let all = server.get_ok("/api/v1/contacts?limit=500").await;
+    let bottom = all["items"].as_array().unwrap().last().unwrap().clone();
+    let bottom_id = bottom["contact_id"].as_str().unwrap();
+    let low = bottom["raw"].as_f64().unwrap();
+    assert_eq!(server.get_ok("/api/v1/reports/distribution").await, report);
+    let points = (high - low).ceil() + 20.0;
+    let (status, body) = server
+        .api(
+            reqwest::Method::POST,
+            Some(&server.admin),
+            &format!("/api/v1/contacts/{bottom_id}/adjustments"),
+            Some(&serde_json::json!({"points": points, "reason": "met at the fair"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let moved = body["score"]["raw"].as_f64().unwrap();
+    assert!(moved >= high + 10.0, "{body}");
+    let after = server.get_ok("/api/v1/reports/distribution").await;
+    assert_eq!(after["total"], 300);
+    assert!(
+        (after["max"].as_f64().unwrap() - moved).abs() < 1e-3,
+        "{after}"
+    );
+    assert_eq!(at_most(&report, high), 300);
+    assert_eq!(at_most(&after, high), 299, "{after}");
+
+    // The group filter: the contacts with points in the group, most first.
+    let group = me["model"]["groups"][0].as_str().unwrap().to_owned();
+    let all = server.get_ok("/api/v1/contacts?limit=500").await;
+    let points_in = |r: &serde_json::Value| r["groups"][&group].as_f64().unwrap_or(0.0);
+    let mut expected: Vec<(f64, String)> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| points_in(r) != 0.0)
+        .map(|r| (points_in(r), r["contact_id"].as_str().unwrap().to_owned()))
+        .collect();
+    expected.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    assert!(expected.len() > 10, "{group}: {expected:?}");
+    let mut got = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = server
+            .get_ok(&format!(
+                "/api/v1/contacts?group={group}&limit=7&cursor={cursor}"
+            ))
+            .await;
+        got.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (points_in(r), r["contact_id"].as_str().unwrap().to_owned())),
+        );
+        match page["next"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(got, expected);
+    let none = server.get_ok("/api/v1/contacts?group=no-such-group").await;
+    assert_eq!(none["items"], serde_json::json!([]));
     server.stop().await;
 }
