@@ -469,7 +469,7 @@ async function automationView(params) {
     h("td", { class: "num" }, String(r.score)),
     h("td", {}, h("a", { href: `#/contact/${enc(r.contact_id)}` }, r.contact_id)),
     h("td", {}, badge(r.label)), h("td", {}, r.stage || "–")));
-  const deliveryRows = deliveries.items.map((d) => h("tr", { class: d.status === "dead" ? "dead" : "" },
+  const deliveryRows = deliveries.items.map((d) => h("tr", { class: d.status === "dead" ? "dead" : "", "data-id": d.id },
     h("td", {}, d.status === "dead" ? h("strong", { class: "error" }, "dead") : d.status),
     h("td", {}, d.trigger), h("td", {}, h("a", { href: `#/contact/${enc(d.contact_id)}` }, d.contact_id)),
     h("td", { class: "hide-sm" }, `${d.kind} → ${d.target}`),

@@ -20,8 +20,43 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use leadscore_engine::Engine;
+use leadscore_server::Config;
+use leadscore_server::deliver::DeliveryConfig;
 use reqwest::StatusCode;
 use support::Server;
+
+/// A webhook receiver on 127.0.0.1 that answers 500 to the first request of each
+/// idempotency key (a delivery) and 204 to the later ones; its URL.
+async fn failing_once_receiver() -> String {
+    async fn hook(
+        axum::extract::State(seen): axum::extract::State<Arc<Mutex<HashSet<String>>>>,
+        headers: HeaderMap,
+    ) -> AxumStatus {
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if seen.lock().unwrap().insert(key) {
+            AxumStatus::INTERNAL_SERVER_ERROR
+        } else {
+            AxumStatus::NO_CONTENT
+        }
+    }
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(Arc::new(Mutex::new(HashSet::new())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
 
 fn script_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard")
@@ -90,7 +125,7 @@ async fn playwright() {
 
 /// 300 generated contacts with about 20 events each over the last 90 days, imported
 /// through the API (so scores, stages and owners are the server's own).
-async fn seed(server: &Server) {
+async fn seed(server: &Server, model: &str) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -123,12 +158,12 @@ async fn seed(server: &Server) {
     }
     let page = server.get_ok("/api/v1/contacts?limit=1").await;
     assert!(page["items"][0]["score"].as_i64().is_some(), "{page}");
-    // The example model as stored version 1, active (the same text: scores stay).
+    // The server's model as stored version 1, active (the same text: scores stay).
     let response = server
         .client
         .post(format!("{}/api/v1/models", server.base))
         .bearer_auth(&server.admin)
-        .body(support::MODEL)
+        .body(model.to_owned())
         .send()
         .await
         .unwrap();
@@ -148,8 +183,45 @@ async fn seed(server: &Server) {
 async fn the_dashboard_works_in_a_real_browser() {
     let browser = chromium().await;
     playwright().await;
-    let server = Server::start().await;
-    seed(&server).await;
+    // The example model with its CRM webhook pointed at a loopback receiver that
+    // refuses each delivery's first attempt: with one attempt allowed, every
+    // hot-lead webhook is a dead letter for the Replay button, and a replay succeeds.
+    let hook = failing_once_receiver().await;
+    let model = support::MODEL.replace("https://crm.example.com/hooks/leadscore", &hook);
+    let config = Config {
+        delivery: DeliveryConfig {
+            worker: true,
+            allow_hosts: vec!["127.0.0.1".into()],
+            max_attempts: 1,
+            poll: Duration::from_millis(50),
+            timeout: Duration::from_secs(2),
+            ..DeliveryConfig::default()
+        },
+        ..Config::default()
+    };
+    let engine = Engine::new(leadscore_model::load("b2b.toml", &model).unwrap().model);
+    let server = Server::start_configured(engine, config).await;
+    seed(&server, &model).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let dead = server
+            .get_ok("/api/v1/webhooks/deliveries?status=dead&limit=500")
+            .await;
+        let webhooks = dead["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "webhook")
+            .count();
+        if webhooks > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dead webhook delivery: {dead}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The page and its assets are served with their types and caching headers.
     let (status, page) = server.get_text("/").await;
@@ -210,7 +282,7 @@ async fn the_dashboard_works_in_a_real_browser() {
 #[tokio::test]
 async fn the_dashboard_api_routes_answer() {
     let server = Server::start().await;
-    seed(&server).await;
+    seed(&server, support::MODEL).await;
     let me = server.get_ok("/api/v1/me").await;
     assert_eq!(me["role"], "read", "{me}");
     assert_eq!(

@@ -86,6 +86,20 @@ try {
   await go(page, "#/contacts?q=c-1", "#contacts tbody tr");
   const found = await page.$$eval("#contacts .contact-link", (as) => as.map((a) => a.textContent));
   assert.ok(found.length > 0 && found.every((id) => id.includes("c-1")), `search: ${found}`);
+  step("filter by score group: most points in the group first");
+  const group = (await api(adminKey, "/api/v1/me")).model.groups[0];
+  await go(page, "#/contacts", "#contacts tbody tr");
+  await page.getByLabel("Group").selectOption(group);
+  await page.waitForFunction((g) => location.hash.includes(`group=${g}`), group);
+  await drawn(page);
+  await page.waitForSelector("#contacts td.group-points");
+  const inGroup = (await api(adminKey, `/api/v1/contacts?limit=50&group=${encodeURIComponent(group)}`)).items;
+  const groupShown = await page.$$eval("#contacts tbody tr", (rows) => rows.map((r) => ({
+    id: r.querySelector(".contact-link").textContent, points: Number(r.querySelector(".group-points").textContent) })));
+  assert.deepEqual(groupShown.map((r) => r.id), inGroup.map((r) => r.contact_id), "the group list is the API's");
+  assert.ok(groupShown.length > 0 && groupShown.every((r, i) => r.points !== 0
+    && (i === 0 || groupShown[i - 1].points >= r.points)), `group points descending: ${JSON.stringify(groupShown)}`);
+  await shot(page, "contacts-group-laptop");
   await go(page, "#/contacts", "#contacts tbody tr");
   if (top.length === 50) {
     await page.click("#next-page");
@@ -162,10 +176,32 @@ try {
   assert.ok(await page.$$eval("#funnel rect.bar", (r) => r.length) > 0);
   await shot(page, "reports-laptop");
 
-  step("routing and automation");
+  step("routing and automation: a dead webhook delivery is replayed");
   await go(page, "#/automation", "#view h1");
   await page.waitForFunction(() => document.querySelector("#view h1")?.textContent.startsWith("Routing"));
   await shot(page, "automation-laptop");
+  const dead = (await api(adminKey, "/api/v1/webhooks/deliveries?status=dead&limit=100")).items
+    .find((d) => d.kind === "webhook");
+  assert.ok(dead, "the server seeded a dead webhook delivery");
+  const row = `#deliveries tr[data-id="${dead.id}"]`;
+  await page.getByLabel("Delivery status").selectOption("dead");
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForFunction(() => location.hash.includes("status=dead"));
+  await drawn(page);
+  await page.waitForSelector(row);
+  assert.ok(await page.$eval(row, (r) => r.classList.contains("dead")), "dead deliveries stand out");
+  assert.ok((await page.textContent(row)).includes(dead.last_error), "with their last error");
+  await shot(page, "automation-dead-laptop");
+  await page.click(`${row} button`);
+  await page.waitForFunction((id) => document.querySelector("#status").textContent.includes(`${id} is queued again`), dead.id)
+    .catch(async (e) => { throw new Error(`${e.message}; status: ${await page.textContent("#status")}`); });
+  let replayed = null;
+  for (let i = 0; i < 100; i++) {
+    replayed = await api(adminKey, `/api/v1/webhooks/deliveries/${encodeURIComponent(dead.id)}`);
+    if (replayed.status === "delivered") break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(replayed.status, "delivered", `the replay was delivered: ${JSON.stringify(replayed)}`);
 
   step("keyboard: the navigation is reachable with Tab and Enter");
   await page.focus("a.skip"); // the first stop of the page: "Skip to content"
