@@ -27,6 +27,7 @@ function h(tag, attrs = {}, ...children) {
 
 const $ = (sel) => document.querySelector(sel);
 const fmt = (n, d = 1) => (typeof n === "number" ? Number(n.toFixed(d)).toString() : "–");
+const pct = (r) => (typeof r === "number" ? `${fmt(100 * r)} %` : "–");
 const when = (t) => (t ? new Date(t).toLocaleString() : "–");
 const isAdmin = () => me && me.role === "admin";
 const enc = encodeURIComponent;
@@ -363,6 +364,7 @@ async function modelView(params) {
     } catch (err) { diffOut.textContent = err.message; }
   });
   const diffCard = section("Compare versions", diffForm, diffOut);
+  const backtestCard = backtestSection(list.items, active, params);
   let editorCard = null;
   const text = active ? (await api(`/api/v1/models/${active.version}`)).text : "";
   const area = h("textarea", { id: "model-text", rows: 22, spellcheck: "false", "aria-describedby": "model-diagnostics",
@@ -399,22 +401,82 @@ async function modelView(params) {
   editorCard = section(isAdmin() ? "Edit (saved as a new version)" : "Active model (read-only)", ...children);
   view(h("h1", {}, "The model"),
     h("p", {}, active ? `Active: version ${active.version}, “${active.name}”.` : "No stored model is active."),
-    versionsCard, diffCard, editorCard);
+    versionsCard, diffCard, backtestCard, editorCard);
+}
+
+const BACKTEST_ROWS = [
+  ["contacts", "Contacts with an outcome", String],
+  ["converters", "Converted", String],
+  ["qualified", "Qualified by the model", String],
+  ["precision", "Precision (qualified who converted)", pct],
+  ["recall", "Recall (converters qualified)", pct],
+  ["top10_capture", "Converters in the best 10 %", pct],
+  ["top20_capture", "Converters in the best 20 %", pct],
+  ["auc", "ROC AUC", (v) => (typeof v === "number" ? fmt(v, 3) : "–")],
+];
+
+/** The models of a backtest answer (`{"models":[{"model","evaluation"}]}`, candidate
+ *  first), as [name, evaluation] pairs. */
+function backtestModels(answer) {
+  if (Array.isArray(answer.models)) return answer.models.map((m, i) => [m.model ?? (i ? "active" : "candidate"), m.evaluation || m]);
+  return ["candidate", "active", "baseline"].filter((k) => answer[k]).map((k) => [k, answer[k].evaluation || answer[k]]);
+}
+
+/** "Backtest against active": a candidate version's evaluation beside the active model's
+ *  (POST /api/v1/models/{version}/backtest), before anyone activates it. */
+function backtestSection(models, active, params) {
+  const candidates = models.filter((m) => !m.active).map((m) => String(m.version));
+  if (!active || candidates.length === 0) {
+    return section("Backtest against active", h("p", { class: "muted" },
+      "Save a new version to compare it with the active model on the stored outcomes."));
+  }
+  const choice = select("version", candidates.slice().reverse(), params.get("to") || candidates[candidates.length - 1], "—");
+  choice.id = "backtest-version";
+  const out = h("div", { id: "backtest", "aria-live": "polite" });
+  const form = h("form", { class: "row", "aria-label": "Backtest a version" }, field("Candidate version", choice),
+    h("div", {}, h("button", { type: "submit", class: "secondary", id: "backtest-run" }, "Backtest against active")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!choice.value) return;
+    out.replaceChildren(h("p", { class: "muted" }, "Scoring the stored outcomes…"));
+    try {
+      const answer = await api(`/api/v1/models/${enc(choice.value)}/backtest`, { method: "POST" });
+      const pairs = backtestModels(answer);
+      const better = (key, i) => {
+        if (pairs.length < 2 || i !== 0 || ["contacts", "converters", "qualified"].includes(key)) return null;
+        const [a, b] = [pairs[0][1][key], pairs[1][1][key]];
+        if (typeof a !== "number" || typeof b !== "number" || a === b) return null;
+        return a > b ? "ok" : "error";
+      };
+      out.replaceChildren(table(["", ...pairs.map(([name], i) =>
+        ({ label: i === 0 ? `v${choice.value} (candidate)` : `${name} (active)`, num: true }))],
+      BACKTEST_ROWS.map(([key, label, show]) => h("tr", { "data-metric": key }, h("td", {}, label),
+        pairs.map(([, ev], i) => h("td", { class: `num ${better(key, i) || ""}` }, show(ev[key])))))),
+      h("p", { class: "muted" }, "Green: the candidate does better than the active model; red: worse."));
+    } catch (err) {
+      out.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
+    }
+  });
+  return section("Backtest against active", form, out);
 }
 
 // ---------------------------------------------------------------- reports
 
-function barChart(id, label, bars, colorOf) {
+function barChart(id, label, bars, colorOf, opts = {}) {
   const W = 640, H = 220, P = 30;
-  const max = Math.max(1, ...bars.map((b) => b.count));
+  const value = (b) => (typeof b.value === "number" ? b.value : b.count);
+  const max = opts.max ?? Math.max(1, ...bars.map(value));
   const bw = (W - 2 * P) / Math.max(1, bars.length);
   const svg = h("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img", id, "aria-label": label });
   svg.append(h("svg:line", { x1: P, y1: H - P, x2: W - P, y2: H - P, stroke: "#aab3bd" }));
-  svg.append(h("svg:text", { x: 2, y: P }, String(max)));
+  svg.append(h("svg:text", { x: 2, y: P }, opts.axis ? opts.axis(max) : String(max)));
   bars.forEach((b, i) => {
-    const bh = ((H - 2 * P) * b.count) / max;
+    const bh = ((H - 2 * P) * Math.max(0, value(b))) / max;
     svg.append(h("svg:rect", { x: P + i * bw + 1, y: H - P - bh, width: Math.max(1, bw - 2), height: bh,
-      fill: colorOf(b), class: "bar" }, h("svg:title", {}, `${b.name}: ${b.count}`)));
+      fill: colorOf(b), class: "bar", "data-name": b.name }, h("svg:title", {}, `${b.name}: ${b.text ?? b.count}`)));
+    if (b.text !== undefined && bars.length <= 16) {
+      svg.append(h("svg:text", { x: P + i * bw + bw / 2, y: H - P - bh - 4, "text-anchor": "middle" }, b.text));
+    }
     if (bars.length <= 16 || i % Math.ceil(bars.length / 16) === 0) {
       svg.append(h("svg:text", { x: P + i * bw + bw / 2, y: H - P + 14, "text-anchor": "middle" }, b.short ?? b.name));
     }
@@ -436,14 +498,99 @@ async function reportsView() {
     list.map((c) => h("tr", {}, h("td", {}, title === "Labels" ? badge(c.name) : c.name),
       h("td", { class: "num" }, String(c.count)),
       h("td", { class: "num" }, d.total ? `${fmt((100 * c.count) / d.total)} %` : "–")))));
+  const outcomes = await api("/api/v1/reports/outcomes").catch((e) => (e.status === 404 ? null : Promise.reject(e)));
   view(h("h1", {}, "Reports"),
     h("p", {}, `${d.total} contacts scored · mean ${fmt(d.mean)} · min ${fmt(d.min)} · max ${fmt(d.max)}`),
     h("div", { class: "grid" },
       section("Score distribution", hist),
-      section("Funnel: contacts per stage", funnel)),
+      section("Contacts per stage now", funnel)),
     h("div", { class: "grid" }, counts("Labels", d.labels), counts("Grades", d.grades), counts("Stages", d.stages)),
-    h("p", { class: "muted" }, "Conversion after a sale needs outcomes: run ",
-      h("code", {}, "leadscore report --outcomes"), " for conversion by score band."));
+    h("h2", {}, "Outcomes: what preceded a sale"),
+    outcomes ? outcomeReports(outcomes)
+      : h("p", { class: "muted", id: "no-outcomes" }, "This server does not report on outcomes; run ",
+        h("code", {}, "leadscore report --outcomes"), " for conversion by score band."));
+}
+
+/** Days, hours or minutes for a number of seconds. */
+function duration(seconds) {
+  if (typeof seconds !== "number") return "–";
+  if (seconds >= 86400) return `${fmt(seconds / 86400)} d`;
+  if (seconds >= 3600) return `${fmt(seconds / 3600)} h`;
+  return `${fmt(seconds / 60)} min`;
+}
+
+/** The time a funnel step took, in whichever field the report gives it. */
+function stepTime(step) {
+  for (const [k, v] of Object.entries(step)) {
+    if (typeof v !== "number" || k === "contacts" || k === "to_next") continue;
+    if (/seconds|secs/.test(k)) return { key: k, text: duration(v) };
+    if (/days/.test(k)) return { key: k, text: `${fmt(v)} d` };
+    if (/hours/.test(k)) return { key: k, text: `${fmt(v)} h` };
+  }
+  return null;
+}
+
+/** Conversion by band and grade, rule lift and the funnel, from GET /api/v1/reports/outcomes
+ *  (the JSON of `leadscore report --format json`). */
+function outcomeReports(o) {
+  if (!o.contacts) {
+    return h("p", { class: "muted", id: "no-outcomes" },
+      "No outcomes stored yet: send them to POST /api/v1/contacts/{id}/outcomes.");
+  }
+  const rates = (groups) => (groups || []).filter((g) => g.contacts > 0).map((g) => ({
+    name: g.name, value: g.rate || 0, count: g.contacts,
+    text: `${pct(g.rate)} (${g.converters}/${g.contacts})` }));
+  const rateOpts = { max: 1, axis: () => "100 %" };
+  const bandChart = barChart("conversion-band", "Conversion rate by score band, lowest band first",
+    rates(o.by_band), () => "#1f5fbf", rateOpts);
+  const gradeChart = barChart("conversion-grade", "Conversion rate by grade, in the model's order",
+    rates(o.by_grade), () => "#2e7d32", rateOpts);
+  const groupTable = (title, groups) => table([title, { label: "Contacts", num: true },
+    { label: "Converted", num: true }, { label: "Rate", num: true }],
+  (groups || []).map((g) => h("tr", {}, h("td", {}, title === "Label" ? badge(g.name) : g.name),
+    h("td", { class: "num" }, String(g.contacts)), h("td", { class: "num" }, String(g.converters)),
+    h("td", { class: "num" }, pct(g.rate)))));
+  // Rule lift: horizontal bars, 1 (no better than average) marked.
+  const rules = (o.rules || []).filter((r) => typeof r.lift === "number");
+  const W = 640, row = 22, L = 200, H = Math.max(1, rules.length) * row + 30;
+  const maxLift = Math.max(2, ...rules.map((r) => r.lift));
+  const x = (v) => L + (v / maxLift) * (W - L - 60);
+  const lift = h("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img", id: "rule-lift",
+    "aria-label": `Lift of ${rules.length} rules among converters, highest first; 1 is the average` });
+  rules.forEach((r, i) => {
+    const y = 10 + i * row;
+    lift.append(h("svg:text", { x: L - 6, y: y + 13, "text-anchor": "end" }, r.rule));
+    lift.append(h("svg:rect", { x: L, y, width: Math.max(1, x(r.lift) - L), height: row - 6, class: "bar",
+      fill: r.lift >= 1 ? "#2e7d32" : "#b3261e", "data-name": r.rule },
+    h("svg:title", {}, `${r.rule}: lift ${fmt(r.lift, 2)}, fired for ${pct(r.converter_share)} of converters`)));
+    lift.append(h("svg:text", { x: x(r.lift) + 4, y: y + 13 }, fmt(r.lift, 2)));
+  });
+  lift.append(h("svg:line", { x1: x(1), y1: 4, x2: x(1), y2: H - 16, stroke: "#1b1f24", "stroke-dasharray": "4 3" }));
+  lift.append(h("svg:text", { x: x(1), y: H - 4, "text-anchor": "middle" }, "average (1)"));
+  const ruleTable = table(["Rule", { label: "Lift", num: true }, { label: "Converters", num: true },
+    { label: "Others", num: true }, { label: "Points share", num: true }],
+  (o.rules || []).map((r) => h("tr", {}, h("td", {}, r.rule, h("span", { class: "muted" }, ` ${r.kind}`)),
+    h("td", { class: "num" }, typeof r.lift === "number" ? fmt(r.lift, 2) : "–"),
+    h("td", { class: "num" }, pct(r.converter_share)), h("td", { class: "num" }, pct(r.non_converter_share)),
+    h("td", { class: "num" }, pct(r.points_share)))), { id: "rules-table" });
+  const steps = o.funnel || [];
+  const funnel = barChart("outcome-funnel", "Funnel: contacts that reached each stage, then won",
+    steps.map((s) => ({ name: s.step, count: s.contacts, text: String(s.contacts) })), (b) => (b.name === "won" ? "#2e7d32" : "#1f5fbf"));
+  const funnelTable = table(["Step", { label: "Contacts", num: true }, { label: "To next", num: true },
+    { label: "Time to next", num: true }],
+  steps.map((s) => h("tr", {}, h("td", {}, s.step), h("td", { class: "num" }, String(s.contacts)),
+    h("td", { class: "num" }, pct(s.to_next)), h("td", { class: "num" }, stepTime(s)?.text ?? "–"))),
+  { id: "funnel-table" });
+  return h("div", { id: "outcomes" },
+    h("p", {}, `${o.contacts} contacts with an outcome · ${o.converters} converted (${pct(o.rate)})`),
+    h("div", { class: "grid" },
+      section("Conversion by score band", bandChart),
+      section("Conversion by grade", gradeChart, groupTable("Grade", o.by_grade))),
+    h("div", { class: "grid" },
+      section("Rule lift among converters", rules.length ? lift : h("p", { class: "muted" }, "No rule fired."), ruleTable),
+      section("Funnel to a sale", funnel, funnelTable)),
+    h("div", { class: "grid" }, section("Conversion by label", groupTable("Label", o.by_label)),
+      section("Conversion by stage", groupTable("Stage", o.by_stage))));
 }
 
 // ---------------------------------------------------------------- automation
