@@ -221,6 +221,10 @@ try {
   {
     const { page: phone, context } = await signIn(browser, adminKey, PHONE);
     await shot(phone, "contacts-phone");
+    await go(phone, `#/contacts?group=${encodeURIComponent(group)}`, "#contacts td.group-points");
+    const groupOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(groupOverflow <= 1, `the group list fits a phone (overflow ${groupOverflow}px)`);
+    await shot(phone, "contacts-group-phone");
     await go(phone, `#/contact/${encodeURIComponent(id)}`, "#explain tbody tr");
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `the contact page fits a phone (overflow ${overflow}px)`);
