@@ -22,15 +22,15 @@ use serde_json::{Value, json};
 use crate::support::{leadscore, root, scratch, stdout};
 
 /// A `leadscore serve` child process and the address it listens on.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    address: String,
+    pub(crate) address: String,
 }
 
 impl Serve {
     /// Start `serve` on `db` with the example model on a free port; waits until it
     /// says where it listens.
-    fn start(db: &str) -> Serve {
+    pub(crate) fn start(db: &str) -> Serve {
         let model = root().join("examples/b2b.toml");
         let model = model.to_str().expect("a UTF-8 path");
         Serve::start_with(&[
@@ -131,7 +131,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// `leadscore keys create --role ROLE`: the secret, alone on the last stdout line.
-fn create_key(db: &str, role: &str) -> String {
+pub(crate) fn create_key(db: &str, role: &str) -> String {
     let output = leadscore(&["keys", "create", "--db", db, "--role", role, "--name", "t"]);
     assert!(output.status.success(), "{output:?}");
     let text = stdout(&output);

@@ -285,12 +285,7 @@ impl Engine {
         adjustments: &[Adjustment],
         now: Millis,
     ) -> ScoreResult {
-        let mut state = self.batch_state(attributes);
-        for event in events {
-            if let Some(class) = self.classify(&event.name, event) {
-                state.apply(self, event.timestamp, event.message_id.as_deref(), &class);
-            }
-        }
+        let state = self.with_events(self.batch_state(attributes), events);
         self.finish(state, identifies.iter().cloned(), adjustments, now)
     }
 
@@ -304,20 +299,70 @@ impl Engine {
         adjustments: &[Adjustment],
         now: Millis,
     ) -> ScoreResult {
-        let mut state = self.batch_state(attributes);
-        for (at, class) in events {
-            state.apply_unique(self, at, class);
-        }
+        let state = self.with_classified(self.batch_state(attributes), events);
         self.finish(state, identifies, adjustments, now)
     }
 
-    fn finish(
+    /// [`Self::score_classified`], also returning when each stage reached was entered
+    /// ([`ContactState::stage_times`]): for reports of the time between stages.
+    pub fn score_classified_timed<'c>(
+        &self,
+        attributes: Attributes,
+        events: impl IntoIterator<Item = (Millis, &'c EventClass)>,
+        identifies: impl IntoIterator<Item = Identify>,
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> (ScoreResult, Vec<Millis>) {
+        let state = self.with_classified(self.batch_state(attributes).timing_stages(), events);
+        let state = self.settled(state, identifies, adjustments, now);
+        (state.result(self), state.stage_times().to_vec())
+    }
+
+    /// [`Self::score`], also returning when each stage reached was entered
+    /// ([`ContactState::stage_times`]).
+    pub fn score_timed(
+        &self,
+        attributes: Attributes,
+        events: &[Event],
+        identifies: &[Identify],
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> (ScoreResult, Vec<Millis>) {
+        let state = self.with_events(self.batch_state(attributes).timing_stages(), events);
+        let state = self.settled(state, identifies.iter().cloned(), adjustments, now);
+        (state.result(self), state.stage_times().to_vec())
+    }
+
+    /// `state` with `events` classified and applied (duplicates by `message_id` once).
+    fn with_events(&self, mut state: ContactState, events: &[Event]) -> ContactState {
+        for event in events {
+            if let Some(class) = self.classify(&event.name, event) {
+                state.apply(self, event.timestamp, event.message_id.as_deref(), &class);
+            }
+        }
+        state
+    }
+
+    /// `state` with already classified, deduplicated `events` applied.
+    fn with_classified<'c>(
+        &self,
+        mut state: ContactState,
+        events: impl IntoIterator<Item = (Millis, &'c EventClass)>,
+    ) -> ContactState {
+        for (at, class) in events {
+            state.apply_unique(self, at, class);
+        }
+        state
+    }
+
+    /// `state` with identify calls and adjustments applied, settled as of `now`.
+    fn settled(
         &self,
         mut state: ContactState,
         identifies: impl IntoIterator<Item = Identify>,
         adjustments: &[Adjustment],
         now: Millis,
-    ) -> ScoreResult {
+    ) -> ContactState {
         for (at, id, traits) in identifies {
             state.apply_traits(self, at, id.as_deref(), traits);
         }
@@ -325,6 +370,17 @@ impl Engine {
             state.add_adjustment(adjustment.clone());
         }
         state.settle_to(self, now);
-        state.result(self)
+        state
+    }
+
+    fn finish(
+        &self,
+        state: ContactState,
+        identifies: impl IntoIterator<Item = Identify>,
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> ScoreResult {
+        self.settled(state, identifies, adjustments, now)
+            .result(self)
     }
 }

@@ -145,6 +145,9 @@ pub struct ContactState {
     triggers_active: Vec<bool>,
     /// Edges recorded since the last [`ContactState::take_fired`].
     fired: Vec<Fired>,
+    /// When each stage was entered (index = stage), when the caller asks
+    /// ([`ContactState::timing_stages`]; reports of time between stages); `None` else.
+    stage_times: Option<Vec<Millis>>,
     /// A number the score cannot exceed until data changes: the exact score at the last
     /// checkpoint that computed it, plus its [`Self::headroom`], plus the positive points
     /// of every event settled since. Lets a `score >= 80` far out of reach be decided
@@ -250,6 +253,7 @@ impl ContactState {
             track_triggers: false,
             triggers_active: vec![false; model.triggers.len()],
             fired: Vec::new(),
+            stage_times: None,
             score_cap: None,
         };
         state.refresh_fit(engine);
@@ -275,6 +279,21 @@ impl ContactState {
     pub fn recording_triggers(mut self) -> Self {
         self.track_triggers = true;
         self
+    }
+
+    /// Record when each stage is entered from now on ([`Self::stage_times`]).
+    pub fn timing_stages(mut self) -> Self {
+        self.stage_times = Some(Vec::new());
+        self
+    }
+
+    /// When each stage reached so far was entered, in stage order (index = stage), when
+    /// [`Self::timing_stages`] asked for it (else empty). The first stage is entered at
+    /// the first checkpoint (the earliest event or identify call the model reads, else
+    /// the first instant scored); a stage skipped by a jump is entered with the stage
+    /// jumped to, at the same instant.
+    pub fn stage_times(&self) -> &[Millis] {
+        self.stage_times.as_deref().unwrap_or_default()
     }
 
     /// The triggers that fired since the last call, in order: each with the checkpoint
@@ -663,6 +682,12 @@ impl ContactState {
     /// (after the stage, so a trigger on `stage` sees the stage entered here), recording
     /// the triggers that became active. One lazy view serves both unless the stage moved.
     fn checkpoint(&mut self, engine: &Engine, at: Millis) {
+        if let Some(times) = &mut self.stage_times
+            && times.is_empty()
+            && self.stage.is_some()
+        {
+            times.push(at);
+        }
         let triggers = self.track_triggers && !engine.model().triggers.is_empty();
         let mut holding = Holding::new();
         let entered = {
@@ -736,6 +761,11 @@ impl ContactState {
     fn enter_stage(&mut self, engine: &Engine, next: StageId, at: Millis) {
         self.score_cap = None;
         self.stage = Some(next);
+        if let Some(times) = &mut self.stage_times {
+            while times.len() <= next {
+                times.push(at);
+            }
+        }
         if engine.model().stages[next].reset_engagement {
             self.engagement_since = Some(at);
             for data in &mut self.rules {

@@ -371,6 +371,50 @@ fn disqualified_contact_keeps_its_score_but_is_never_promoted_or_routed() {
 }
 
 #[test]
+fn stage_entry_instants_are_the_first_checkpoint_and_each_stage_entered() {
+    let e = engine(
+        r#"
+[[engagement]]
+id = "visit"
+event = "Page Viewed"
+points = 30
+
+[[stage]]
+id = "lead"
+
+[[stage]]
+id = "mql"
+when = { score_gte = 60 }
+
+[[stage]]
+id = "sql"
+when = { event = "Sales Accepted", count_gte = 1 }
+"#,
+    );
+    // Lead at the first event (day 1), MQL at the second visit (day 3: 60 points),
+    // SQL when accepted (day 7).
+    let events = [
+        page("/a", T0 + DAY),
+        page("/b", T0 + 3 * DAY),
+        event("Sales Accepted", T0 + 7 * DAY),
+    ];
+    let (result, times) = e.score_timed(Attributes::new(), &events, &[], &[], T0 + 9 * DAY);
+    assert_eq!(result, score(&e, Attributes::new(), &events, T0 + 9 * DAY));
+    assert_eq!(times, [T0 + DAY, T0 + 3 * DAY, T0 + 7 * DAY]);
+    // Accepted straight away: MQL is skipped, entered with SQL at the same instant.
+    let jump = [page("/a", T0), event("Sales Accepted", T0 + 2 * DAY)];
+    let (result, times) = e.score_timed(Attributes::new(), &jump, &[], &[], T0 + 5 * DAY);
+    assert_eq!(result.stage.as_deref(), Some("sql"));
+    assert_eq!(times, [T0, T0 + 2 * DAY, T0 + 2 * DAY]);
+    // Before the first event nothing was entered but the first stage, at the instant
+    // scored; the plain path records no times.
+    let (_, times) = e.score_timed(Attributes::new(), &events, &[], &[], T0);
+    assert_eq!(times, [T0]);
+    let state = e.new_state(Attributes::new());
+    assert!(state.stage_times().is_empty());
+}
+
+#[test]
 fn reset_engagement_starts_a_stage_afresh() {
     let e = engine(
         r#"

@@ -12,6 +12,10 @@
 //!   (ties count half);
 //! * a calibration table: conversion rate per score decile.
 //!
+//! [`before`] holds the rule every analysis follows (each contact scored one
+//! millisecond before its first outcome) and turns results into report rows, so the
+//! CLI and the service compute reports and backtests the same way.
+//!
 //! And it learns: [`logistic`] fits an L2-regularised logistic regression (what
 //! `leadscore tune` re-weights a model's rules with), [`tune`] holds the folds, the
 //! mapping of learned weights to points, and the lift test for suggested rules.
@@ -34,6 +38,7 @@
 
 #![deny(missing_docs)]
 
+pub mod before;
 pub mod logistic;
 pub mod report;
 pub mod tune;

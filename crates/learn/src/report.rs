@@ -11,7 +11,9 @@
 //!   got; sorted by lift, highest first;
 //! * the score distribution (contacts per band);
 //! * the funnel: contacts that reached each stage (at or beyond it), then `won`
-//!   (converted), with the conversion from each step to the next.
+//!   (converted), with the conversion from each step to the next and the median days
+//!   from entering a step to entering the next (among contacts that entered both; a
+//!   stage skipped by a jump counts as entered at the jump, `won` at the outcome).
 
 use serde::Serialize;
 
@@ -42,6 +44,11 @@ pub struct Scored {
     pub stage: Option<usize>,
     /// One entry per rule of [`Rules`], in the same order.
     pub hits: Vec<Hit>,
+    /// When each stage reached was entered (milliseconds; index = stage), for the time
+    /// between funnel steps; may be empty (then the contact counts in no timing).
+    pub stage_times: Vec<i64>,
+    /// When it converted (its outcome), if it did: the funnel's `won` step.
+    pub converted_at: Option<i64>,
 }
 
 /// What the report needs to know about the model.
@@ -102,6 +109,10 @@ pub struct Step {
     pub contacts: u64,
     /// `next step / this step`; `None` for the last step or an empty step.
     pub to_next: Option<f64>,
+    /// Median days from entering this step to entering the next, among contacts that
+    /// entered both (the mean of the middle two for an even count); `None` for the
+    /// last step or when no contact entered both.
+    pub median_days_to_next: Option<f64>,
 }
 
 /// The whole report.
@@ -196,6 +207,23 @@ fn by_value<'a>(
         g.rate = ratio(g.converters, g.contacts);
     }
     groups
+}
+
+/// Milliseconds in a day.
+const DAY_MS: f64 = 86_400_000.0;
+
+/// The median; the mean of the middle two for an even count; `None` when empty.
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
 }
 
 /// Compute the report.
@@ -298,12 +326,32 @@ pub fn report(rules: &Rules, seen: &[Scored]) -> Report {
         .collect();
     reached.push(converters);
     let names = rules.stages.iter().cloned().chain(["won".to_owned()]);
+    // When each contact entered step i: its stage times, then its conversion.
+    let entered = |s: &Scored, i: usize| {
+        if i < rules.stages.len() {
+            s.stage_times.get(i).copied()
+        } else {
+            s.converted_at.filter(|_| s.converted)
+        }
+    };
     let funnel = names
         .enumerate()
-        .map(|(i, step)| Step {
-            step,
-            contacts: reached[i],
-            to_next: reached.get(i + 1).and_then(|&next| ratio(next, reached[i])),
+        .map(|(i, step)| {
+            let last = i + 1 >= reached.len();
+            let days: Vec<f64> = if last {
+                Vec::new()
+            } else {
+                seen.iter()
+                    .filter_map(|s| Some((entered(s, i)?, entered(s, i + 1)?)))
+                    .map(|(from, to)| (to - from).max(0) as f64 / DAY_MS)
+                    .collect()
+            };
+            Step {
+                step,
+                contacts: reached[i],
+                to_next: reached.get(i + 1).and_then(|&next| ratio(next, reached[i])),
+                median_days_to_next: median(days),
+            }
         })
         .collect();
 
@@ -336,6 +384,8 @@ mod tests {
                 .iter()
                 .map(|&(fired, points)| Hit { fired, points })
                 .collect(),
+            stage_times: Vec::new(),
+            converted_at: None,
         }
     }
 
@@ -458,6 +508,27 @@ mod tests {
                 ("won", 2, None),
             ]
         );
+    }
+
+    #[test]
+    fn funnel_timing_is_the_median_days_between_consecutive_steps() {
+        const DAY: i64 = 86_400_000;
+        let mut seen = four();
+        // 95 (sql, won): lead day 0, mql day 2, sql day 5, won day 9.
+        seen[0].stage_times = vec![0, 2 * DAY, 5 * DAY];
+        seen[0].converted_at = Some(9 * DAY);
+        // 72 (mql, won): lead day 1, mql day 5, won day 6 (never in sql: no sql->won).
+        seen[1].stage_times = vec![DAY, 5 * DAY];
+        seen[1].converted_at = Some(6 * DAY);
+        // 40 (mql): lead day 0, mql day 12.
+        seen[2].stage_times = vec![0, 12 * DAY];
+        // 5 (lead): no times at all.
+        let r = report(&model(), &seen);
+        let days: Vec<Option<f64>> = r.funnel.iter().map(|s| s.median_days_to_next).collect();
+        // lead->mql: 2, 4, 12 -> 4; mql->sql: 3 (one contact); sql->won: 4; won: none.
+        assert_eq!(days, [Some(4.0), Some(3.0), Some(4.0), None]);
+        assert_eq!(median(vec![3.0, 1.0]), Some(2.0));
+        assert_eq!(median(Vec::new()), None);
     }
 
     #[test]

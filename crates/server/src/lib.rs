@@ -10,6 +10,8 @@
 //!   rescoring after each commit.
 //! * `contacts`: `/api/v1/contacts...`, `Authorization: Bearer` with a read or admin key.
 //! * `adjustments`: `/api/v1/contacts/{id}/adjustments`, manual points with a reason.
+//! * `outcomes`: `/api/v1/contacts/{id}/outcomes`, what sales closed (`won`, `lost`,
+//!   `converted`); `analytics`: the outcome report and a model's backtest over them.
 //! * [`models`]: `/api/v1/models...`: upload, list, diff, activate (with background
 //!   rescoring).
 //! * `transfer`: CSV imports of contacts and events, exports of scores, contacts and
@@ -40,6 +42,7 @@
 #![deny(missing_docs)]
 
 mod adjustments;
+mod analytics;
 mod auth;
 mod automation;
 mod automation_api;
@@ -53,6 +56,7 @@ pub mod keys;
 pub mod metrics;
 pub mod models;
 mod ops;
+mod outcomes;
 mod reports;
 mod scoring;
 mod sendgrid;
@@ -77,6 +81,8 @@ pub fn app(state: AppState) -> Router {
         .merge(sendgrid::router(&state))
         .merge(contacts::router())
         .merge(adjustments::router())
+        .merge(outcomes::router())
+        .merge(analytics::router())
         .merge(models::router())
         .merge(automation_api::router())
         .merge(transfer::router(&state))

@@ -356,7 +356,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
     .into_response())
 }
 
-fn parse_version(text: &str, field: &str) -> Result<i64> {
+pub(crate) fn parse_version(text: &str, field: &str) -> Result<i64> {
     text.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
         Error::bad_request(
             format!("a model version is a whole number from 1, found `{text}`"),
@@ -365,7 +365,7 @@ fn parse_version(text: &str, field: &str) -> Result<i64> {
     })
 }
 
-async fn record(state: &AppState, version: i64) -> Result<ModelRecord> {
+pub(crate) async fn record(state: &AppState, version: i64) -> Result<ModelRecord> {
     state
         .store
         .model(version)

@@ -141,7 +141,7 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
 
 /// The engine's adjustments from the stored ones: a group is looked up by name in the
 /// model scoring them (a group the model no longer has counts without a group).
-fn adjustments(engine: &Engine, stored: &[StoredAdjustment]) -> Vec<Adjustment> {
+pub(crate) fn adjustments(engine: &Engine, stored: &[StoredAdjustment]) -> Vec<Adjustment> {
     let groups = &engine.model().groups;
     stored
         .iter()

@@ -616,6 +616,8 @@ struct PrivacyExport {
     score_history: Vec<Box<RawValue>>,
     /// Manual adjustments, with author and reason.
     adjustments: Vec<Value>,
+    /// Outcomes (`won`, `lost`, `converted`), in time order.
+    outcomes: Vec<crate::outcomes::OutcomeJson>,
 }
 
 /// `GET /api/v1/contacts/{id}/export` (admin): everything stored about a contact, in
@@ -686,6 +688,7 @@ async fn privacy_export(
         score,
         score_history,
         adjustments,
+        outcomes: crate::outcomes::of_contact(&state, &id).await?,
     })
     .into_response();
     response.headers_mut().insert(

@@ -16,5 +16,6 @@ mod group;
 mod ingest;
 mod models;
 mod ops;
+mod outcomes;
 mod postgres;
 mod transfer;

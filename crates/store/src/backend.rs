@@ -399,6 +399,8 @@ macro_rules! impl_store {
                     }
                     // Owners of anonymous ids, looked up once per call.
                     let mut owners: HashMap<String, Option<String>> = HashMap::new();
+                    // Outcomes the new messages record (`Order Completed`, ...).
+                    let mut outcomes = Vec::new();
                     for event in events {
                         // A stored id belongs to its first occurrence in the call (the
                         // later ones conflicted with it).
@@ -411,6 +413,7 @@ macro_rules! impl_store {
                             continue;
                         }
                         appended.inserted += 1;
+                        outcomes.extend(crate::outcomes::outcome_of_event(event));
                         match (&event.user_id, &event.anonymous_id) {
                             (Some(user), anonymous) => {
                                 users.entry(user.clone()).or_insert(event.received_at);
@@ -474,6 +477,18 @@ macro_rules! impl_store {
                             query = query.bind(user).bind("{}").bind(*received_at).bind(*received_at);
                         }
                         query.execute(&mut *tx).await?;
+                    }
+                    // In the same transaction: an acknowledged event keeps its outcome.
+                    for outcome in &outcomes {
+                        sqlx::query(crate::outcomes::INSERT_OUTCOME)
+                            .bind(&outcome.contact_id)
+                            .bind(&outcome.outcome)
+                            .bind(outcome.at)
+                            .bind(&outcome.source)
+                            .bind(&outcome.message_id)
+                            .bind(outcome.recorded_at)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     tx.commit().await?;
                     appended.contacts = contacts.into_iter().collect();
@@ -667,6 +682,8 @@ macro_rules! impl_store {
                         "DELETE FROM owners WHERE contact_id = $1",
                         "DELETE FROM assignments WHERE contact_id = $1",
                         "DELETE FROM tags WHERE contact_id = $1",
+                        // Outcomes (migration 0005).
+                        "DELETE FROM outcomes WHERE contact_id = $1",
                     ] {
                         erased += sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
                     }

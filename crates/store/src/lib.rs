@@ -31,11 +31,13 @@ use std::future::Future;
 
 pub mod automation;
 mod backend;
+pub mod outcomes;
 pub mod postgres;
 pub mod sqlite;
 
 pub use automation::Automation;
 pub use backend::cursor_is_valid;
+pub use outcomes::Outcomes;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -408,8 +410,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Erase a contact: its record, scores, history, adjustments, its messages and
-    /// those of the anonymous ids linked to it, and its automation state (trigger
-    /// states, deliveries, stage history, owner, assignments, tags). Returns whether
+    /// those of the anonymous ids linked to it, its automation state (trigger
+    /// states, deliveries, stage history, owner, assignments, tags) and its outcomes
+    /// ([`Outcomes`]). Returns whether
     /// anything was there.
     fn erase_contact(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
 

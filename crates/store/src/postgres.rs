@@ -91,3 +91,4 @@ impl PostgresStore {
 
 crate::backend::impl_store!(PostgresStore, sqlx::Postgres, "./migrations/postgres");
 crate::automation::impl_automation!(PostgresStore, sqlx::Postgres);
+crate::outcomes::impl_outcomes!(PostgresStore, sqlx::Postgres);

@@ -118,3 +118,4 @@ impl SqliteStore {
 
 crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "./migrations/sqlite");
 crate::automation::impl_automation!(SqliteStore, sqlx::Sqlite);
+crate::outcomes::impl_outcomes!(SqliteStore, sqlx::Sqlite);

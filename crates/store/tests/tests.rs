@@ -6,6 +6,8 @@ use leadscore_store::{KeyRecord, NewAdjustment, NewEvent, StoredScore};
 
 #[macro_use]
 mod automation;
+#[macro_use]
+mod outcomes;
 
 /// A message with the fields the store looks at.
 fn event(
@@ -1089,6 +1091,7 @@ mod sqlite {
 
     all_suite_tests!();
     automation_suite_tests!();
+    outcomes_suite_tests!();
 
     #[tokio::test]
     async fn committed_data_survives_reopening() {
@@ -1256,6 +1259,7 @@ mod postgres {
 
     all_suite_tests!();
     automation_suite_tests!();
+    outcomes_suite_tests!();
 
     #[tokio::test]
     async fn any_store_opens_postgres_urls() {

@@ -10,7 +10,6 @@
 //! Each model classifies events its own way, so the events file is read once per
 //! model.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +17,10 @@ use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use leadscore_engine::{Engine, Millis, ScoreResult};
 use leadscore_formats::{Cleaning, OutcomesReader, parse_timestamp};
-use leadscore_learn::{Evaluation, Observation, evaluate};
+use leadscore_learn::before::{
+    FirstOutcomes, Instant, backtest_json, link_horizon, observation, scoring_instant,
+};
+use leadscore_learn::{Evaluation, evaluate};
 
 use crate::Outcome;
 use crate::batch::{Problems, each_contact, progress_bar};
@@ -69,8 +71,8 @@ pub struct Args {
     crm: CrmArgs,
 }
 
-/// A contact's outcome: when, and whether it is a conversion.
-pub(super) type Outcomes = HashMap<String, (Millis, bool)>;
+/// Each contact's first outcome: when, and whether it is a conversion.
+pub(super) type Outcomes = FirstOutcomes;
 
 /// Run `leadscore backtest`.
 pub fn run(args: Args) -> Result<Outcome> {
@@ -103,13 +105,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {
-        Format::Json => {
-            let models: Vec<serde_json::Value> = results
-                .iter()
-                .map(|(name, e)| serde_json::json!({ "model": name, "evaluation": e }))
-                .collect();
-            writeln!(out, "{}", serde_json::json!({ "models": models }))?;
-        }
+        Format::Json => writeln!(out, "{}", backtest_json(&results))?,
         Format::Table => print_tables(&mut out, &results, args.threshold)?,
     }
     if problems.count > 0 {
@@ -124,14 +120,7 @@ pub(super) fn read_outcomes(path: &Path, problems: &mut Problems) -> Result<Outc
     for row in OutcomesReader::open(path)? {
         match row {
             // The first outcome of a contact is the one its history led to.
-            Ok(row) => {
-                let entry = outcomes
-                    .entry(row.id)
-                    .or_insert((row.at, row.outcome.is_positive()));
-                if row.at < entry.0 {
-                    *entry = (row.at, row.outcome.is_positive());
-                }
-            }
+            Ok(row) => outcomes.add(row.id, row.at, row.outcome.is_positive()),
             Err(error) if error.is_fatal() => bail!("{error}"),
             Err(error) => problems.report(&error, &bar)?,
         }
@@ -146,14 +135,6 @@ fn backtest(
     as_of: Millis,
     problems: &mut Problems,
 ) -> Result<Evaluation> {
-    let second_stage = |stage: Option<&String>| {
-        engine
-            .model()
-            .stages
-            .iter()
-            .position(|s| Some(&s.id) == stage)
-            .is_some_and(|i| i >= 1)
-    };
     let observations = score_before_outcomes(
         engine,
         (&args.contacts, &args.crm.cleaning(engine.model())),
@@ -161,14 +142,7 @@ fn backtest(
         outcomes,
         as_of,
         problems,
-        |result, converted| Observation {
-            score: result.clamped,
-            qualified: match args.threshold {
-                Some(threshold) => result.clamped >= threshold,
-                None => second_stage(result.stage.as_ref()),
-            },
-            converted,
-        },
+        |result, _, when| observation(engine.model(), &result, when.converted, args.threshold),
     )?;
     Ok(evaluate(&observations))
 }
@@ -182,7 +156,7 @@ pub(super) fn as_of_or_latest(
     match as_of {
         Some(text) => parse_timestamp(text)
             .with_context(|| format!("--as-of: `{text}` is not an RFC 3339 timestamp")),
-        None => match outcomes.values().map(|(at, _)| *at).max() {
+        None => match outcomes.latest() {
             Some(latest) => Ok(latest),
             None => bail!(
                 "{}: no outcomes: nothing to test against",
@@ -193,8 +167,9 @@ pub(super) fn as_of_or_latest(
 }
 
 /// Score every contact as of one millisecond before its outcome (contacts without one
-/// as of `as_of`), so that nothing after the outcome can explain it, and map each
-/// result with whether the contact converted. In contacts-file order.
+/// as of `as_of`), so that nothing after the outcome can explain it
+/// (`leadscore_learn::before`), and map each result with when its stages were entered
+/// and when it was scored. In contacts-file order.
 pub(super) fn score_before_outcomes<T: Send>(
     engine: &Engine,
     (contacts, cleaning): (&Path, &Cleaning),
@@ -202,21 +177,13 @@ pub(super) fn score_before_outcomes<T: Send>(
     outcomes: &Outcomes,
     as_of: Millis,
     problems: &mut Problems,
-    map: impl Fn(ScoreResult, bool) -> T + Sync,
+    map: impl Fn(ScoreResult, Vec<Millis>, Instant) -> T + Sync,
 ) -> Result<Vec<T>> {
     let bar = progress_bar(crate::history::file_size(events)?, "events");
-    // Links between anonymous ids and contacts count up to the latest instant any
-    // contact is scored at; each contact's events and traits still stop at its own.
-    let latest = outcomes
-        .values()
-        .map(|(at, _)| *at)
-        .max()
-        .unwrap_or(as_of)
-        .max(as_of);
     let history = History::read(
         events,
         engine,
-        latest,
+        link_horizon(outcomes, as_of),
         |error| problems.report(error, &bar),
         |bytes| bar.inc(bytes),
     )?;
@@ -230,13 +197,11 @@ pub(super) fn score_before_outcomes<T: Send>(
         problems,
         &bar,
         |id, attributes, contact| {
-            let (now, converted) = match outcomes.get(id) {
-                Some(&(at, converted)) => (at - 1, converted),
-                None => (as_of, false),
-            };
+            let when = scoring_instant(outcomes, id, as_of);
             let (events, identifies) = history.contact_history(contact);
-            let result = engine.score_classified(attributes, events, identifies, &[], now);
-            map(result, converted)
+            let (result, stage_times) =
+                engine.score_classified_timed(attributes, events, identifies, &[], when.now);
+            map(result, stage_times, when)
         },
         |_, value| {
             mapped.push(value);

@@ -7,15 +7,14 @@
 //! `leadscore_learn::report`; this file reads the files, prints tables or JSON and, with
 //! `--charts DIR`, writes four hand-written SVG bar charts.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
-use leadscore_engine::{Engine, LineKind};
-use leadscore_learn::report::{Group, Hit, Report, Rules, Scored, report};
-use leadscore_model::compiled::EngagementSource;
+use leadscore_engine::Engine;
+use leadscore_learn::before::Reporter;
+use leadscore_learn::report::{Group, Report};
 
 use super::backtest::{as_of_or_latest, read_outcomes, score_before_outcomes};
 use crate::Outcome;
@@ -76,15 +75,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         return Ok(Outcome::Invalid);
     };
     let engine = Engine::new(model);
-    let rules = rules_of(&engine);
-    let index: HashMap<&str, usize> = rules
-        .rules
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (id.as_str(), i))
-        .collect();
-
-    let stages = &engine.model().stages;
+    let reporter = Reporter::new(engine.model());
     let seen = score_before_outcomes(
         &engine,
         (&args.contacts, &args.crm.cleaning(engine.model())),
@@ -92,33 +83,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         &outcomes,
         as_of,
         &mut problems,
-        |result, converted| {
-            let mut hits = vec![Hit::default(); index.len()];
-            for line in &result.explain {
-                if !matches!(
-                    line.kind,
-                    LineKind::Fit | LineKind::Engagement | LineKind::Absence
-                ) {
-                    continue;
-                }
-                if let Some(&i) = index.get(line.rule.as_str()) {
-                    hits[i].fired |= line.count > 0;
-                    hits[i].points += line.points;
-                }
-            }
-            Scored {
-                score: result.clamped,
-                converted,
-                stage: stages
-                    .iter()
-                    .position(|s| Some(&s.id) == result.stage.as_ref()),
-                label: result.label,
-                grade: result.grade,
-                hits,
-            }
-        },
+        |result, stage_times, when| reporter.scored(&result, stage_times, when),
     )?;
-    let report = report(&rules, &seen);
+    let report = reporter.report(&seen);
 
     if let Some(dir) = &args.charts {
         write_charts(dir, &report)?;
@@ -133,25 +100,6 @@ pub fn run(args: Args) -> Result<Outcome> {
         eprintln!("leadscore: {} malformed lines/rows skipped", problems.count);
     }
     Ok(Outcome::Success)
-}
-
-/// Rule ids and kinds, label, grade and stage names of the engine's model.
-fn rules_of(engine: &Engine) -> Rules {
-    let model = engine.model();
-    let fit = model.fit.iter().map(|r| (r.id.clone(), "fit".to_owned()));
-    let engagement = model.engagement.iter().map(|r| {
-        let kind = match r.source {
-            EngagementSource::Event { .. } => "engagement",
-            EngagementSource::Absence { .. } => "absence",
-        };
-        (r.id.clone(), kind.to_owned())
-    });
-    Rules {
-        rules: fit.chain(engagement).collect(),
-        labels: model.labels.iter().map(|t| t.name.clone()).collect(),
-        grades: model.grades.iter().map(|t| t.name.clone()).collect(),
-        stages: model.stages.iter().map(|s| s.id.clone()).collect(),
-    }
 }
 
 fn percent(x: Option<f64>) -> String {
@@ -227,14 +175,20 @@ fn print_tables(out: &mut impl Write, r: &Report) -> Result<()> {
     }
 
     writeln!(out, "\nfunnel")?;
-    writeln!(out, "{:<16} {:>10} {:>10}", "step", "contacts", "to next")?;
+    writeln!(
+        out,
+        "{:<16} {:>10} {:>10} {:>14}",
+        "step", "contacts", "to next", "median days"
+    )?;
     for s in &r.funnel {
         writeln!(
             out,
-            "{:<16} {:>10} {:>10}",
+            "{:<16} {:>10} {:>10} {:>14}",
             s.step,
             s.contacts,
-            percent(s.to_next)
+            percent(s.to_next),
+            s.median_days_to_next
+                .map_or_else(|| "-".to_owned(), |d| format!("{d:.1}"))
         )?;
     }
     Ok(())

@@ -143,23 +143,17 @@ pub fn run(args: Args) -> Result<Outcome> {
 
     // Pass 1: the base model's view of every contact.
     let bar = progress_bar(crate::history::file_size(&args.events)?, "events");
-    let latest = outcomes
-        .values()
-        .map(|(at, _)| *at)
-        .max()
-        .unwrap_or(as_of)
-        .max(as_of);
     let history = History::read(
         &args.events,
         &engine,
-        latest,
+        leadscore_learn::before::link_horizon(&outcomes, as_of),
         |error| problems.report(error, &bar),
         |bytes| bar.inc(bytes),
     )?;
     bar.finish_and_clear();
-    let now_of = |id: &str| match outcomes.get(id) {
-        Some(&(at, converted)) => (at - 1, converted),
-        None => (as_of, false),
+    let now_of = |id: &str| {
+        let when = leadscore_learn::before::scoring_instant(&outcomes, id, as_of);
+        (when.now, when.converted)
     };
     let keep_attributes = !args.no_suggestions;
     let mut ids: Vec<String> = Vec::new();
@@ -925,9 +919,9 @@ fn event_suggestions(
     let keys = history.keys();
     let cutoff: Vec<(Millis, bool)> = keys
         .iter()
-        .map(|k| match outcomes.get(&*k.id) {
-            Some(&(at, converted)) => (at - 1, converted),
-            None => (as_of, false),
+        .map(|k| {
+            let when = leadscore_learn::before::scoring_instant(outcomes, &k.id, as_of);
+            (when.now, when.converted)
         })
         .collect();
     let mut reader = JsonlReader::open(path)?;
