@@ -449,7 +449,7 @@ function backtestSection(models, active, params) {
         return a > b ? "ok" : "error";
       };
       out.replaceChildren(table(["", ...pairs.map(([name], i) =>
-        ({ label: i === 0 ? `v${choice.value} (candidate)` : `${name} (active)`, num: true }))],
+        ({ label: i === 0 ? `candidate: ${name}` : name, num: true }))],
       BACKTEST_ROWS.map(([key, label, show]) => h("tr", { "data-metric": key }, h("td", {}, label),
         pairs.map(([, ev], i) => h("td", { class: `num ${better(key, i) || ""}` }, show(ev[key])))))),
       h("p", { class: "muted" }, "Green: the candidate does better than the active model; red: worse."));
@@ -457,7 +457,8 @@ function backtestSection(models, active, params) {
       out.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
     }
   });
-  return section("Backtest against active", form, out);
+  return section("Backtest against active", h("p", { class: "muted" },
+    "How a saved version would have ranked the contacts with a stored outcome, beside the active model."), form, out);
 }
 
 // ---------------------------------------------------------------- reports
@@ -473,7 +474,7 @@ function barChart(id, label, bars, colorOf, opts = {}) {
   bars.forEach((b, i) => {
     const bh = ((H - 2 * P) * Math.max(0, value(b))) / max;
     svg.append(h("svg:rect", { x: P + i * bw + 1, y: H - P - bh, width: Math.max(1, bw - 2), height: bh,
-      fill: colorOf(b), class: "bar", "data-name": b.name }, h("svg:title", {}, `${b.name}: ${b.text ?? b.count}`)));
+      fill: colorOf(b), class: "bar", "data-name": b.name }, h("svg:title", {}, `${b.name}: ${b.tip ?? b.text ?? b.count}`)));
     if (b.text !== undefined && bars.length <= 16) {
       svg.append(h("svg:text", { x: P + i * bw + bw / 2, y: H - P - bh - 4, "text-anchor": "middle" }, b.text));
     }
@@ -498,7 +499,9 @@ async function reportsView() {
     list.map((c) => h("tr", {}, h("td", {}, title === "Labels" ? badge(c.name) : c.name),
       h("td", { class: "num" }, String(c.count)),
       h("td", { class: "num" }, d.total ? `${fmt((100 * c.count) / d.total)} %` : "–")))));
-  const outcomes = await api("/api/v1/reports/outcomes").catch((e) => (e.status === 404 ? null : Promise.reject(e)));
+  // 422: no outcome stored yet; 404: a server without the outcome report.
+  const outcomes = await api("/api/v1/reports/outcomes")
+    .catch((e) => (e.status === 404 || e.status === 422 ? { contacts: 0, unavailable: e.status === 404 } : Promise.reject(e)));
   view(h("h1", {}, "Reports"),
     h("p", {}, `${d.total} contacts scored · mean ${fmt(d.mean)} · min ${fmt(d.min)} · max ${fmt(d.max)}`),
     h("div", { class: "grid" },
@@ -506,9 +509,10 @@ async function reportsView() {
       section("Contacts per stage now", funnel)),
     h("div", { class: "grid" }, counts("Labels", d.labels), counts("Grades", d.grades), counts("Stages", d.stages)),
     h("h2", {}, "Outcomes: what preceded a sale"),
-    outcomes ? outcomeReports(outcomes)
-      : h("p", { class: "muted", id: "no-outcomes" }, "This server does not report on outcomes; run ",
-        h("code", {}, "leadscore report --outcomes"), " for conversion by score band."));
+    outcomes.unavailable
+      ? h("p", { class: "muted", id: "no-outcomes" }, "This server does not report on outcomes; run ",
+        h("code", {}, "leadscore report --outcomes"), " for conversion by score band.")
+      : outcomeReports(outcomes));
 }
 
 /** Days, hours or minutes for a number of seconds. */
@@ -535,11 +539,12 @@ function stepTime(step) {
 function outcomeReports(o) {
   if (!o.contacts) {
     return h("p", { class: "muted", id: "no-outcomes" },
-      "No outcomes stored yet: send them to POST /api/v1/contacts/{id}/outcomes.");
+      "No outcomes stored yet: a CRM sends them to POST /api/v1/contacts/{id}/outcomes "
+      + "(or as Order Completed, Opportunity Won and Opportunity Lost events).");
   }
   const rates = (groups) => (groups || []).filter((g) => g.contacts > 0).map((g) => ({
     name: g.name, value: g.rate || 0, count: g.contacts,
-    text: `${pct(g.rate)} (${g.converters}/${g.contacts})` }));
+    text: pct(g.rate), tip: `${pct(g.rate)} (${g.converters} of ${g.contacts})` }));
   const rateOpts = { max: 1, axis: () => "100 %" };
   const bandChart = barChart("conversion-band", "Conversion rate by score band, lowest band first",
     rates(o.by_band), () => "#1f5fbf", rateOpts);

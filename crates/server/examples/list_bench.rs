@@ -242,7 +242,10 @@ async fn measure(n: u64, rounds: u32) -> Result<Figures, Box<dyn std::error::Err
     );
     figures.push(("distribution after a rescoring", median));
     let (median, max, _) = time(&client, &distribution, &secret, rounds).await;
-    println!("{:<40} {median:>10.1?} {max:>10.1?}", "distribution, cached");
+    println!(
+        "{:<40} {median:>10.1?} {max:>10.1?}",
+        "distribution, cached"
+    );
     figures.push(("distribution, cached", median));
     // Before the aggregate (same run, for the ratio): the report read every current
     // score, result text included, a page of 1,000 at a time.
@@ -265,7 +268,10 @@ async fn measure(n: u64, rounds: u32) -> Result<Figures, Box<dyn std::error::Err
     }
     assert_eq!(read as u64, n);
     let old = start.elapsed();
-    println!("{:<40} {old:>10.1?}", "distribution before (paged full read)");
+    println!(
+        "{:<40} {old:>10.1?}",
+        "distribution before (paged full read)"
+    );
     figures.push(("distribution before (paged full read)", old));
     let _ = stop.send(());
     let _ = server.await;

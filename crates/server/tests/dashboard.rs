@@ -125,7 +125,8 @@ async fn playwright() {
 
 /// 300 generated contacts with about 20 events each over the last 90 days, imported
 /// through the API (so scores, stages and owners are the server's own).
-async fn seed(server: &Server, model: &str) {
+/// Returns the generated outcomes CSV (`id,outcome,at`), not yet sent.
+async fn seed(server: &Server, model: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -137,8 +138,8 @@ async fn seed(server: &Server, model: &str) {
         end: now - 60_000,
         events_per_contact: 20,
     };
-    let (mut contacts, mut events) = (Vec::new(), Vec::new());
-    leadscore_generate::generate(&config, &mut contacts, &mut events, std::io::sink()).unwrap();
+    let (mut contacts, mut events, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
+    leadscore_generate::generate(&config, &mut contacts, &mut events, &mut outcomes).unwrap();
     for (path, body, kind) in [
         ("/api/v1/import/contacts", contacts, "text/csv"),
         ("/api/v1/import/events", events, "application/x-ndjson"),
@@ -177,6 +178,30 @@ async fn seed(server: &Server, model: &str) {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    String::from_utf8(outcomes).unwrap()
+}
+
+/// Send the generated outcomes as a CRM would: one `POST .../outcomes` each, with the
+/// write key; returns how many.
+async fn send_outcomes(server: &Server, csv: &str) -> usize {
+    let mut sent = 0;
+    for (i, line) in csv.lines().skip(1).enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [id, outcome, at] = fields[..] else {
+            panic!("outcome line {}: {line}", i + 2)
+        };
+        let (status, body) = server
+            .api(
+                reqwest::Method::POST,
+                Some(&server.write),
+                &format!("/api/v1/contacts/{id}/outcomes"),
+                Some(&serde_json::json!({"outcome": outcome, "at": at, "message_id": format!("o-{i}")})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{line}: {body}");
+        sent += 1;
+    }
+    sent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +226,8 @@ async fn the_dashboard_works_in_a_real_browser() {
     };
     let engine = Engine::new(leadscore_model::load("b2b.toml", &model).unwrap().model);
     let server = Server::start_configured(engine, config).await;
-    seed(&server, &model).await;
+    let outcomes = seed(&server, &model).await;
+    assert!(send_outcomes(&server, &outcomes).await > 10, "{outcomes}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let dead = server

@@ -168,12 +168,54 @@ try {
   assert.ok(models.items.every((m) => m.name !== "broken"), "nothing stored");
   await shot(page, "model-laptop");
 
+  step("a changed model is backtested against the active one before activation");
+  const activeText = (await api(adminKey, "/api/v1/models/1")).text;
+  const changed = activeText.replace(/^points = (\d+)$/m, (_, n) => `points = ${Number(n) + 15}`);
+  assert.notEqual(changed, activeText, "the model has a points line to change");
+  await page.fill("#model-text", changed);
+  await page.click("#model-upload");
+  await page.waitForFunction(() => document.querySelector("#model-diagnostics")?.textContent.includes("Saved as version"));
+  const candidate = (await api(adminKey, "/api/v1/models")).items.at(-1);
+  await page.waitForSelector(`#backtest-version option[value="${candidate.version}"]`, { state: "attached" });
+  assert.equal(await page.$eval("#backtest-version", (s) => s.value), String(candidate.version));
+  await page.click("#backtest-run");
+  await page.waitForSelector("#backtest table");
+  const backtest = await api(adminKey, `/api/v1/models/${candidate.version}/backtest`, { method: "POST" });
+  assert.equal(backtest.models.length, 2, "candidate and active");
+  const cells = await page.$$eval("#backtest tr[data-metric]", (rows) =>
+    Object.fromEntries(rows.map((r) => [r.dataset.metric, [...r.querySelectorAll("td.num")].map((td) => td.textContent)])));
+  assert.deepEqual(cells.contacts, backtest.models.map((m) => String(m.evaluation.contacts)));
+  assert.deepEqual(cells.auc, backtest.models.map((m) =>
+    (typeof m.evaluation.auc === "number" ? Number(m.evaluation.auc.toFixed(3)).toString() : "–")));
+  const headers = await page.$$eval("#backtest thead th", (ths) => ths.map((th) => th.textContent));
+  assert.ok(headers[2].includes("(active)"), `the second column is the active model: ${headers}`);
+  const stillActive = (await api(adminKey, "/api/v1/models")).items.find((m) => m.active);
+  assert.equal(stillActive.version, 1, "a backtest activates nothing");
+  await shot(page, "model-backtest-laptop");
+
   // ---- reports
   step("the report charts render");
   await go(page, "#/reports", "#histogram rect.bar");
   const report = await api(adminKey, "/api/v1/reports/distribution?bucket=10");
   assert.equal(await page.$$eval("#histogram rect.bar", (r) => r.length), report.buckets.length);
   assert.ok(await page.$$eval("#funnel rect.bar", (r) => r.length) > 0);
+
+  step("the outcome charts match GET /api/v1/reports/outcomes");
+  await page.waitForSelector("#conversion-band rect.bar");
+  const outcomes = await api(adminKey, "/api/v1/reports/outcomes");
+  assert.ok(outcomes.converters > 0, "the seeded outcomes include sales");
+  const bars = (sel) => page.$$eval(`${sel} rect.bar`, (r) => r.map((b) => b.dataset.name));
+  assert.deepEqual(await bars("#conversion-band"), outcomes.by_band.filter((g) => g.contacts > 0).map((g) => g.name));
+  assert.deepEqual(await bars("#conversion-grade"), outcomes.by_grade.filter((g) => g.contacts > 0).map((g) => g.name));
+  assert.deepEqual(await bars("#rule-lift"), outcomes.rules.filter((r) => typeof r.lift === "number").map((r) => r.rule));
+  assert.deepEqual(await bars("#outcome-funnel"), outcomes.funnel.map((f) => f.step));
+  const funnelRows = await page.$$eval("#funnel-table tbody tr", (rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
+  outcomes.funnel.forEach((f, i) => {
+    assert.equal(funnelRows[i][1], String(f.contacts), `funnel ${f.step}`);
+    const days = f.median_days_to_next;
+    assert.equal(funnelRows[i][3], typeof days === "number" ? `${Number(days.toFixed(1))} d` : "–", `time after ${f.step}`);
+  });
   await shot(page, "reports-laptop");
 
   step("routing and automation: a dead webhook delivery is replayed");
@@ -231,7 +273,9 @@ try {
     await shot(phone, "contact-phone");
     await go(phone, "#/model", "#model-text");
     await shot(phone, "model-phone");
-    await go(phone, "#/reports", "#histogram rect.bar");
+    await go(phone, "#/reports", "#conversion-band rect.bar");
+    const reportOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(reportOverflow <= 1, `the reports fit a phone (overflow ${reportOverflow}px)`);
     await shot(phone, "reports-phone");
     await go(phone, "#/automation", "#view h1");
     await shot(phone, "automation-phone");
