@@ -36,7 +36,7 @@ fn stored(i: u64) -> StoredScore {
         "cold"
     };
     let id = format!("c-{i}");
-    let groups = if i % 3 == 0 {
+    let groups = if i.is_multiple_of(3) {
         format!(r#"{{"product-interest":{}}}"#, (i * 31) % 97)
     } else {
         "{}".to_owned()

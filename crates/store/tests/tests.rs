@@ -502,19 +502,28 @@ mod suite {
         assert_eq!(store.active_model().await.unwrap().unwrap().version, 1);
     }
 
-    pub async fn list_scores_sorts_and_filters(store: &impl Store) {
-        for (id, value, label) in [
-            ("b", 50.0, "warm"),
-            ("a", 50.0, "warm"),
-            ("c", 90.0, "hot"),
-            ("d", 10.0, "cold"),
-            ("e", -5.0, "cold"),
-        ] {
+    /// Save one score (as of 1) per `(id, score, label)`, one call each.
+    async fn save_labelled(store: &impl Store, scores: &[(&str, f64, &str)]) {
+        for &(id, value, label) in scores {
             store
                 .save_score(&score(id, 1, value, Some(label)))
                 .await
                 .unwrap();
         }
+    }
+
+    pub async fn list_scores_sorts_and_filters(store: &impl Store) {
+        save_labelled(
+            store,
+            &[
+                ("b", 50.0, "warm"),
+                ("a", 50.0, "warm"),
+                ("c", 90.0, "hot"),
+                ("d", 10.0, "cold"),
+                ("e", -5.0, "cold"),
+            ],
+        )
+        .await;
         let all = store.list_scores(&ScoreQuery::default()).await.unwrap();
         let ids: Vec<_> = all.items.iter().map(|s| s.contact_id.as_str()).collect();
         assert_eq!(ids, ["c", "a", "b", "d", "e"]);
@@ -649,18 +658,17 @@ mod suite {
 
     pub async fn score_summary_counts_buckets_and_follows_rescoring(store: &impl Store) {
         let before = store.score_generation().await.unwrap();
-        for (id, value, label) in [
-            ("a", 95.0, "hot"),
-            ("b", 91.0, "hot"),
-            ("c", 50.0, "warm"),
-            ("d", 10.0, "cold"),
-            ("e", -5.0, "cold"),
-        ] {
-            store
-                .save_score(&score(id, 1, value, Some(label)))
-                .await
-                .unwrap();
-        }
+        save_labelled(
+            store,
+            &[
+                ("a", 95.0, "hot"),
+                ("b", 91.0, "hot"),
+                ("c", 50.0, "warm"),
+                ("d", 10.0, "cold"),
+                ("e", -5.0, "cold"),
+            ],
+        )
+        .await;
         let after = store.score_generation().await.unwrap();
         assert!(after > before);
         let mut rows = store.score_summary(10.0).await.unwrap();
