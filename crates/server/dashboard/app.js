@@ -499,9 +499,10 @@ async function reportsView() {
     list.map((c) => h("tr", {}, h("td", {}, title === "Labels" ? badge(c.name) : c.name),
       h("td", { class: "num" }, String(c.count)),
       h("td", { class: "num" }, d.total ? `${fmt((100 * c.count) / d.total)} %` : "–")))));
-  // 422: no outcome stored yet; 404: a server without the outcome report.
+  // 404: no outcome stored yet (422 from servers before that answer); either way
+  // there is no report to draw yet.
   const outcomes = await api("/api/v1/reports/outcomes")
-    .catch((e) => (e.status === 404 || e.status === 422 ? { contacts: 0, unavailable: e.status === 404 } : Promise.reject(e)));
+    .catch((e) => (e.status === 404 || e.status === 422 ? { contacts: 0 } : Promise.reject(e)));
   view(h("h1", {}, "Reports"),
     h("p", {}, `${d.total} contacts scored · mean ${fmt(d.mean)} · min ${fmt(d.min)} · max ${fmt(d.max)}`),
     h("div", { class: "grid" },
@@ -509,10 +510,7 @@ async function reportsView() {
       section("Contacts per stage now", funnel)),
     h("div", { class: "grid" }, counts("Labels", d.labels), counts("Grades", d.grades), counts("Stages", d.stages)),
     h("h2", {}, "Outcomes: what preceded a sale"),
-    outcomes.unavailable
-      ? h("p", { class: "muted", id: "no-outcomes" }, "This server does not report on outcomes; run ",
-        h("code", {}, "leadscore report --outcomes"), " for conversion by score band.")
-      : outcomeReports(outcomes));
+    outcomeReports(outcomes));
 }
 
 /** Days, hours or minutes for a number of seconds. */
@@ -613,10 +611,19 @@ async function automationView(params) {
     for (const [k, v] of new FormData(form)) if (v) q.set(k, v);
     location.hash = `#/automation?${q}`;
   });
-  const [queue, deliveries] = await Promise.all([
+  const [queue, deliveries, teams] = await Promise.all([
     member ? api(`/api/v1/owners/${enc(member)}/queue?limit=50`) : Promise.resolve({ items: [] }),
     api(`/api/v1/webhooks/deliveries?limit=100${st ? `&status=${enc(st)}` : ""}`),
+    api("/api/v1/teams"),
   ]);
+  // One row per member: how many leads they hold against the team's capacity, so a
+  // sales manager sees who routing will skip next.
+  const teamRows = teams.items.flatMap((t) => t.members.map((m, i) => h("tr", { class: m.full ? "full" : "", "data-member": m.member },
+    h("td", {}, i === 0 ? t.team : ""),
+    h("td", {}, h("a", { href: `#/automation?member=${enc(m.member)}` }, m.member)),
+    h("td", { class: "num" }, String(m.open)),
+    h("td", { class: "num" }, t.capacity == null ? "∞" : String(t.capacity)),
+    h("td", {}, m.full ? h("strong", { class: "error" }, "full") : (t.capacity == null ? "open" : `${t.capacity - m.open} free`)))));
   const queueRows = queue.items.map((r) => h("tr", { class: r.label || "" },
     h("td", { class: "num" }, String(r.score)),
     h("td", {}, h("a", { href: `#/contact/${enc(r.contact_id)}` }, r.contact_id)),
@@ -636,6 +643,9 @@ async function automationView(params) {
         } catch (e) { status(e.message); }
       } }, "Replay") : null)));
   view(h("h1", {}, "Routing and automation"), h("div", { class: "card" }, form),
+    section("Team capacity",
+      teamRows.length ? table(["Team", "Rep", { label: "Open leads", num: true }, { label: "Capacity", num: true }, "Room"], teamRows, { id: "teams" })
+        : h("p", { class: "muted" }, "The active model has no teams.")),
     section(member ? `Queue of ${member}` : "Queue",
       queueRows.length ? table(["Score", "Contact", "Label", "Stage"], queueRows, { id: "queue" })
         : h("p", { class: "muted" }, "No open leads.")),

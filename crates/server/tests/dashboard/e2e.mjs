@@ -222,6 +222,15 @@ try {
   await go(page, "#/automation", "#view h1");
   await page.waitForFunction(() => document.querySelector("#view h1")?.textContent.startsWith("Routing"));
   await shot(page, "automation-laptop");
+  const teams = (await api(adminKey, "/api/v1/teams")).items;
+  assert.ok(teams.length > 0, "the seeded model has teams");
+  for (const t of teams) {
+    for (const m of t.members) {
+      const cells = await page.$$eval(`#teams tr[data-member="${m.member}"] td`, (tds) => tds.map((td) => td.textContent));
+      assert.equal(cells[2], String(m.open), `open leads of ${m.member}`);
+      assert.equal(cells[3], t.capacity == null ? "∞" : String(t.capacity), `capacity of ${m.member}`);
+    }
+  }
   const dead = (await api(adminKey, "/api/v1/webhooks/deliveries?status=dead&limit=100")).items
     .find((d) => d.kind === "webhook");
   assert.ok(dead, "the server seeded a dead webhook delivery");
