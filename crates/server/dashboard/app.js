@@ -27,6 +27,7 @@ function h(tag, attrs = {}, ...children) {
 
 const $ = (sel) => document.querySelector(sel);
 const fmt = (n, d = 1) => (typeof n === "number" ? Number(n.toFixed(d)).toString() : "–");
+const pct = (r) => (typeof r === "number" ? `${fmt(100 * r)} %` : "–");
 const when = (t) => (t ? new Date(t).toLocaleString() : "–");
 const isAdmin = () => me && me.role === "admin";
 const enc = encodeURIComponent;
@@ -147,6 +148,7 @@ async function contactsView(params) {
     field("Grade", select("grade", m.grades, params.get("grade"))),
     field("Stage", select("stage", m.stages, params.get("stage"))),
     field("Owner", select("owner", m.members, params.get("owner"))),
+    field("Group", select("group", m.groups, params.get("group"))),
     h("div", {}, h("button", { type: "submit" }, "Apply")));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -156,14 +158,18 @@ async function contactsView(params) {
   });
   form.querySelectorAll("select").forEach((s) => s.addEventListener("change", () => form.requestSubmit()));
   const query = new URLSearchParams();
-  for (const k of ["q", "label", "grade", "stage", "owner", "cursor"]) {
+  for (const k of ["q", "label", "grade", "stage", "owner", "group", "cursor"]) {
     if (params.get(k)) query.set(k, params.get(k));
   }
   query.set("limit", "50");
   const page = await api(`/api/v1/contacts?${query}`);
+  // With a group the list is ordered by the group's points: they get their own column.
+  const group = params.get("group");
+  const groupPoints = (r) => (r.groups && typeof r.groups[group] === "number" ? r.groups[group] : 0);
   const max = Math.max(1, ...page.items.map((r) => r.score));
   const rows = page.items.map((r) =>
     h("tr", { class: r.label || "" },
+      group ? h("td", { class: "num group-points" }, fmt(groupPoints(r))) : null,
       h("td", { class: "num" }, String(r.score),
         h("span", { class: "scorebar hide-sm", style: null, "data-w": Math.max(0, r.score) / max })),
       h("td", {}, h("a", { href: `#/contact/${enc(r.contact_id)}`, class: "contact-link" }, r.contact_id)),
@@ -171,9 +177,11 @@ async function contactsView(params) {
       h("td", {}, r.grade || "–"),
       h("td", { class: "hide-sm" }, r.stage || "–"),
       h("td", { class: "hide-sm" }, r.owner || "–")));
-  const t = table(["Score", "Contact", "Label", "Grade", { label: "Stage" }, "Owner"], rows,
-    { id: "contacts", "aria-label": "Contacts by score, best first" });
-  t.querySelectorAll("thead th").forEach((th, i) => { if (i >= 4) th.classList.add("hide-sm"); });
+  const headers = ["Score", "Contact", "Label", "Grade", { label: "Stage" }, "Owner"];
+  if (group) headers.unshift({ label: `${group} points`, num: true });
+  const t = table(headers, rows, { id: "contacts",
+    "aria-label": group ? `Contacts with points in ${group}, most first` : "Contacts by score, best first" });
+  t.querySelectorAll("thead th").forEach((th, i) => { if (i >= 4 + (group ? 1 : 0)) th.classList.add("hide-sm"); });
   // Widths through CSSOM (the CSP forbids inline style attributes).
   t.querySelectorAll(".scorebar").forEach((s) => { s.style.width = `${Math.round(60 * s.dataset.w)}px`; });
   const stack = (params.get("prev") || "").split(",").filter(Boolean);
@@ -356,6 +364,7 @@ async function modelView(params) {
     } catch (err) { diffOut.textContent = err.message; }
   });
   const diffCard = section("Compare versions", diffForm, diffOut);
+  const backtestCard = backtestSection(list.items, active, params);
   let editorCard = null;
   const text = active ? (await api(`/api/v1/models/${active.version}`)).text : "";
   const area = h("textarea", { id: "model-text", rows: 22, spellcheck: "false", "aria-describedby": "model-diagnostics",
@@ -392,22 +401,83 @@ async function modelView(params) {
   editorCard = section(isAdmin() ? "Edit (saved as a new version)" : "Active model (read-only)", ...children);
   view(h("h1", {}, "The model"),
     h("p", {}, active ? `Active: version ${active.version}, “${active.name}”.` : "No stored model is active."),
-    versionsCard, diffCard, editorCard);
+    versionsCard, diffCard, backtestCard, editorCard);
+}
+
+const BACKTEST_ROWS = [
+  ["contacts", "Contacts with an outcome", String],
+  ["converters", "Converted", String],
+  ["qualified", "Qualified by the model", String],
+  ["precision", "Precision (qualified who converted)", pct],
+  ["recall", "Recall (converters qualified)", pct],
+  ["top10_capture", "Converters in the best 10 %", pct],
+  ["top20_capture", "Converters in the best 20 %", pct],
+  ["auc", "ROC AUC", (v) => (typeof v === "number" ? fmt(v, 3) : "–")],
+];
+
+/** The models of a backtest answer (`{"models":[{"model","evaluation"}]}`, candidate
+ *  first), as [name, evaluation] pairs. */
+function backtestModels(answer) {
+  if (Array.isArray(answer.models)) return answer.models.map((m, i) => [m.model ?? (i ? "active" : "candidate"), m.evaluation || m]);
+  return ["candidate", "active", "baseline"].filter((k) => answer[k]).map((k) => [k, answer[k].evaluation || answer[k]]);
+}
+
+/** "Backtest against active": a candidate version's evaluation beside the active model's
+ *  (POST /api/v1/models/{version}/backtest), before anyone activates it. */
+function backtestSection(models, active, params) {
+  const candidates = models.filter((m) => !m.active).map((m) => String(m.version));
+  if (!active || candidates.length === 0) {
+    return section("Backtest against active", h("p", { class: "muted" },
+      "Save a new version to compare it with the active model on the stored outcomes."));
+  }
+  const choice = select("version", candidates.slice().reverse(), params.get("to") || candidates[candidates.length - 1], "—");
+  choice.id = "backtest-version";
+  const out = h("div", { id: "backtest", "aria-live": "polite" });
+  const form = h("form", { class: "row", "aria-label": "Backtest a version" }, field("Candidate version", choice),
+    h("div", {}, h("button", { type: "submit", class: "secondary", id: "backtest-run" }, "Backtest against active")));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!choice.value) return;
+    out.replaceChildren(h("p", { class: "muted" }, "Scoring the stored outcomes…"));
+    try {
+      const answer = await api(`/api/v1/models/${enc(choice.value)}/backtest`, { method: "POST" });
+      const pairs = backtestModels(answer);
+      const better = (key, i) => {
+        if (pairs.length < 2 || i !== 0 || ["contacts", "converters", "qualified"].includes(key)) return null;
+        const [a, b] = [pairs[0][1][key], pairs[1][1][key]];
+        if (typeof a !== "number" || typeof b !== "number" || a === b) return null;
+        return a > b ? "ok" : "error";
+      };
+      out.replaceChildren(table(["", ...pairs.map(([name], i) =>
+        ({ label: i === 0 ? `candidate: ${name}` : name, num: true }))],
+      BACKTEST_ROWS.map(([key, label, show]) => h("tr", { "data-metric": key }, h("td", {}, label),
+        pairs.map(([, ev], i) => h("td", { class: `num ${better(key, i) || ""}` }, show(ev[key])))))),
+      h("p", { class: "muted" }, "Green: the candidate does better than the active model; red: worse."));
+    } catch (err) {
+      out.replaceChildren(h("p", { class: "error", role: "alert" }, err.message));
+    }
+  });
+  return section("Backtest against active", h("p", { class: "muted" },
+    "How a saved version would have ranked the contacts with a stored outcome, beside the active model."), form, out);
 }
 
 // ---------------------------------------------------------------- reports
 
-function barChart(id, label, bars, colorOf) {
+function barChart(id, label, bars, colorOf, opts = {}) {
   const W = 640, H = 220, P = 30;
-  const max = Math.max(1, ...bars.map((b) => b.count));
+  const value = (b) => (typeof b.value === "number" ? b.value : b.count);
+  const max = opts.max ?? Math.max(1, ...bars.map(value));
   const bw = (W - 2 * P) / Math.max(1, bars.length);
   const svg = h("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img", id, "aria-label": label });
   svg.append(h("svg:line", { x1: P, y1: H - P, x2: W - P, y2: H - P, stroke: "#aab3bd" }));
-  svg.append(h("svg:text", { x: 2, y: P }, String(max)));
+  svg.append(h("svg:text", { x: 2, y: P }, opts.axis ? opts.axis(max) : String(max)));
   bars.forEach((b, i) => {
-    const bh = ((H - 2 * P) * b.count) / max;
+    const bh = ((H - 2 * P) * Math.max(0, value(b))) / max;
     svg.append(h("svg:rect", { x: P + i * bw + 1, y: H - P - bh, width: Math.max(1, bw - 2), height: bh,
-      fill: colorOf(b), class: "bar" }, h("svg:title", {}, `${b.name}: ${b.count}`)));
+      fill: colorOf(b), class: "bar", "data-name": b.name }, h("svg:title", {}, `${b.name}: ${b.tip ?? b.text ?? b.count}`)));
+    if (b.text !== undefined && bars.length <= 16) {
+      svg.append(h("svg:text", { x: P + i * bw + bw / 2, y: H - P - bh - 4, "text-anchor": "middle" }, b.text));
+    }
     if (bars.length <= 16 || i % Math.ceil(bars.length / 16) === 0) {
       svg.append(h("svg:text", { x: P + i * bw + bw / 2, y: H - P + 14, "text-anchor": "middle" }, b.short ?? b.name));
     }
@@ -429,14 +499,101 @@ async function reportsView() {
     list.map((c) => h("tr", {}, h("td", {}, title === "Labels" ? badge(c.name) : c.name),
       h("td", { class: "num" }, String(c.count)),
       h("td", { class: "num" }, d.total ? `${fmt((100 * c.count) / d.total)} %` : "–")))));
+  // 404: no outcome stored yet (422 from servers before that answer); either way
+  // there is no report to draw yet.
+  const outcomes = await api("/api/v1/reports/outcomes")
+    .catch((e) => (e.status === 404 || e.status === 422 ? { contacts: 0 } : Promise.reject(e)));
   view(h("h1", {}, "Reports"),
     h("p", {}, `${d.total} contacts scored · mean ${fmt(d.mean)} · min ${fmt(d.min)} · max ${fmt(d.max)}`),
     h("div", { class: "grid" },
       section("Score distribution", hist),
-      section("Funnel: contacts per stage", funnel)),
+      section("Contacts per stage now", funnel)),
     h("div", { class: "grid" }, counts("Labels", d.labels), counts("Grades", d.grades), counts("Stages", d.stages)),
-    h("p", { class: "muted" }, "Conversion after a sale needs outcomes: run ",
-      h("code", {}, "leadscore report --outcomes"), " for conversion by score band."));
+    h("h2", {}, "Outcomes: what preceded a sale"),
+    outcomeReports(outcomes));
+}
+
+/** Days, hours or minutes for a number of seconds. */
+function duration(seconds) {
+  if (typeof seconds !== "number") return "–";
+  if (seconds >= 86400) return `${fmt(seconds / 86400)} d`;
+  if (seconds >= 3600) return `${fmt(seconds / 3600)} h`;
+  return `${fmt(seconds / 60)} min`;
+}
+
+/** The time a funnel step took, in whichever field the report gives it. */
+function stepTime(step) {
+  for (const [k, v] of Object.entries(step)) {
+    if (typeof v !== "number" || k === "contacts" || k === "to_next") continue;
+    if (/seconds|secs/.test(k)) return { key: k, text: duration(v) };
+    if (/days/.test(k)) return { key: k, text: `${fmt(v)} d` };
+    if (/hours/.test(k)) return { key: k, text: `${fmt(v)} h` };
+  }
+  return null;
+}
+
+/** Conversion by band and grade, rule lift and the funnel, from GET /api/v1/reports/outcomes
+ *  (the JSON of `leadscore report --format json`). */
+function outcomeReports(o) {
+  if (!o.contacts) {
+    return h("p", { class: "muted", id: "no-outcomes" },
+      "No outcomes stored yet: a CRM sends them to POST /api/v1/contacts/{id}/outcomes "
+      + "(or as Order Completed, Opportunity Won and Opportunity Lost events).");
+  }
+  const rates = (groups) => (groups || []).filter((g) => g.contacts > 0).map((g) => ({
+    name: g.name, value: g.rate || 0, count: g.contacts,
+    text: pct(g.rate), tip: `${pct(g.rate)} (${g.converters} of ${g.contacts})` }));
+  const rateOpts = { max: 1, axis: () => "100 %" };
+  const bandChart = barChart("conversion-band", "Conversion rate by score band, lowest band first",
+    rates(o.by_band), () => "#1f5fbf", rateOpts);
+  const gradeChart = barChart("conversion-grade", "Conversion rate by grade, in the model's order",
+    rates(o.by_grade), () => "#2e7d32", rateOpts);
+  const groupTable = (title, groups) => table([title, { label: "Contacts", num: true },
+    { label: "Converted", num: true }, { label: "Rate", num: true }],
+  (groups || []).map((g) => h("tr", {}, h("td", {}, title === "Label" ? badge(g.name) : g.name),
+    h("td", { class: "num" }, String(g.contacts)), h("td", { class: "num" }, String(g.converters)),
+    h("td", { class: "num" }, pct(g.rate)))));
+  // Rule lift: horizontal bars, 1 (no better than average) marked.
+  const rules = (o.rules || []).filter((r) => typeof r.lift === "number");
+  const W = 640, row = 22, L = 200, H = Math.max(1, rules.length) * row + 30;
+  const maxLift = Math.max(2, ...rules.map((r) => r.lift));
+  const x = (v) => L + (v / maxLift) * (W - L - 60);
+  const lift = h("svg:svg", { viewBox: `0 0 ${W} ${H}`, role: "img", id: "rule-lift",
+    "aria-label": `Lift of ${rules.length} rules among converters, highest first; 1 is the average` });
+  rules.forEach((r, i) => {
+    const y = 10 + i * row;
+    lift.append(h("svg:text", { x: L - 6, y: y + 13, "text-anchor": "end" }, r.rule));
+    lift.append(h("svg:rect", { x: L, y, width: Math.max(1, x(r.lift) - L), height: row - 6, class: "bar",
+      fill: r.lift >= 1 ? "#2e7d32" : "#b3261e", "data-name": r.rule },
+    h("svg:title", {}, `${r.rule}: lift ${fmt(r.lift, 2)}, fired for ${pct(r.converter_share)} of converters`)));
+    lift.append(h("svg:text", { x: x(r.lift) + 4, y: y + 13 }, fmt(r.lift, 2)));
+  });
+  lift.append(h("svg:line", { x1: x(1), y1: 4, x2: x(1), y2: H - 16, stroke: "#1b1f24", "stroke-dasharray": "4 3" }));
+  lift.append(h("svg:text", { x: x(1), y: H - 4, "text-anchor": "middle" }, "average (1)"));
+  const ruleTable = table(["Rule", { label: "Lift", num: true }, { label: "Converters", num: true },
+    { label: "Others", num: true }, { label: "Points share", num: true }],
+  (o.rules || []).map((r) => h("tr", {}, h("td", {}, r.rule, h("span", { class: "muted" }, ` ${r.kind}`)),
+    h("td", { class: "num" }, typeof r.lift === "number" ? fmt(r.lift, 2) : "–"),
+    h("td", { class: "num" }, pct(r.converter_share)), h("td", { class: "num" }, pct(r.non_converter_share)),
+    h("td", { class: "num" }, pct(r.points_share)))), { id: "rules-table" });
+  const steps = o.funnel || [];
+  const funnel = barChart("outcome-funnel", "Funnel: contacts that reached each stage, then won",
+    steps.map((s) => ({ name: s.step, count: s.contacts, text: String(s.contacts) })), (b) => (b.name === "won" ? "#2e7d32" : "#1f5fbf"));
+  const funnelTable = table(["Step", { label: "Contacts", num: true }, { label: "To next", num: true },
+    { label: "Time to next", num: true }],
+  steps.map((s) => h("tr", {}, h("td", {}, s.step), h("td", { class: "num" }, String(s.contacts)),
+    h("td", { class: "num" }, pct(s.to_next)), h("td", { class: "num" }, stepTime(s)?.text ?? "–"))),
+  { id: "funnel-table" });
+  return h("div", { id: "outcomes" },
+    h("p", {}, `${o.contacts} contacts with an outcome · ${o.converters} converted (${pct(o.rate)})`),
+    h("div", { class: "grid" },
+      section("Conversion by score band", bandChart),
+      section("Conversion by grade", gradeChart, groupTable("Grade", o.by_grade))),
+    h("div", { class: "grid" },
+      section("Rule lift among converters", rules.length ? lift : h("p", { class: "muted" }, "No rule fired."), ruleTable),
+      section("Funnel to a sale", funnel, funnelTable)),
+    h("div", { class: "grid" }, section("Conversion by label", groupTable("Label", o.by_label)),
+      section("Conversion by stage", groupTable("Stage", o.by_stage))));
 }
 
 // ---------------------------------------------------------------- automation
@@ -454,15 +611,24 @@ async function automationView(params) {
     for (const [k, v] of new FormData(form)) if (v) q.set(k, v);
     location.hash = `#/automation?${q}`;
   });
-  const [queue, deliveries] = await Promise.all([
+  const [queue, deliveries, teams] = await Promise.all([
     member ? api(`/api/v1/owners/${enc(member)}/queue?limit=50`) : Promise.resolve({ items: [] }),
     api(`/api/v1/webhooks/deliveries?limit=100${st ? `&status=${enc(st)}` : ""}`),
+    api("/api/v1/teams"),
   ]);
+  // One row per member: how many leads they hold against the team's capacity, so a
+  // sales manager sees who routing will skip next.
+  const teamRows = teams.items.flatMap((t) => t.members.map((m, i) => h("tr", { class: m.full ? "full" : "", "data-member": m.member },
+    h("td", {}, i === 0 ? t.team : ""),
+    h("td", {}, h("a", { href: `#/automation?member=${enc(m.member)}` }, m.member)),
+    h("td", { class: "num" }, String(m.open)),
+    h("td", { class: "num" }, t.capacity == null ? "∞" : String(t.capacity)),
+    h("td", {}, m.full ? h("strong", { class: "error" }, "full") : (t.capacity == null ? "open" : `${t.capacity - m.open} free`)))));
   const queueRows = queue.items.map((r) => h("tr", { class: r.label || "" },
     h("td", { class: "num" }, String(r.score)),
     h("td", {}, h("a", { href: `#/contact/${enc(r.contact_id)}` }, r.contact_id)),
     h("td", {}, badge(r.label)), h("td", {}, r.stage || "–")));
-  const deliveryRows = deliveries.items.map((d) => h("tr", { class: d.status === "dead" ? "dead" : "" },
+  const deliveryRows = deliveries.items.map((d) => h("tr", { class: d.status === "dead" ? "dead" : "", "data-id": d.id },
     h("td", {}, d.status === "dead" ? h("strong", { class: "error" }, "dead") : d.status),
     h("td", {}, d.trigger), h("td", {}, h("a", { href: `#/contact/${enc(d.contact_id)}` }, d.contact_id)),
     h("td", { class: "hide-sm" }, `${d.kind} → ${d.target}`),
@@ -477,6 +643,9 @@ async function automationView(params) {
         } catch (e) { status(e.message); }
       } }, "Replay") : null)));
   view(h("h1", {}, "Routing and automation"), h("div", { class: "card" }, form),
+    section("Team capacity",
+      teamRows.length ? table(["Team", "Rep", { label: "Open leads", num: true }, { label: "Capacity", num: true }, "Room"], teamRows, { id: "teams" })
+        : h("p", { class: "muted" }, "The active model has no teams.")),
     section(member ? `Queue of ${member}` : "Queue",
       queueRows.length ? table(["Score", "Contact", "Label", "Stage"], queueRows, { id: "queue" })
         : h("p", { class: "muted" }, "No open leads.")),

@@ -11,6 +11,9 @@
 //!   member owns, best score first: the contact list filtered by `owner`.
 //! * `GET /api/v1/contacts/{id}/automation` (read): `{"contact_id","owner","tags",
 //!   "stages","assignments","triggers"}`.
+//! * `GET /api/v1/teams` (read): the active model's teams, each member's open leads
+//!   against the team's capacity: what routing will do next (a member at capacity is
+//!   skipped) at a glance.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -42,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/webhooks/deliveries/{id}/replay", post(replay))
         .route("/api/v1/owners/{member}/queue", get(queue))
         .route("/api/v1/contacts/{id}/automation", get(contact_automation))
+        .route("/api/v1/teams", get(teams))
 }
 
 fn query<T>(query: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
@@ -353,4 +357,74 @@ async fn contact_automation(
             .collect(),
     })
     .into_response())
+}
+
+/// One member of a team and how loaded they are.
+#[derive(Serialize)]
+struct MemberLoad {
+    member: String,
+    /// Contacts the member owns now (across every team: routing counts them all).
+    open: i64,
+    /// `open >= capacity`: routing skips the member until a lead is released.
+    full: bool,
+}
+
+/// A team of the active model.
+#[derive(Serialize)]
+struct TeamLoad {
+    team: String,
+    /// Open leads per member; `null`: unlimited.
+    capacity: Option<u32>,
+    members: Vec<MemberLoad>,
+    /// Open leads of the whole team.
+    open: i64,
+    /// Leads the team can still take (`null` when unlimited).
+    free: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct TeamList {
+    items: Vec<TeamLoad>,
+}
+
+/// `GET /api/v1/teams`: each team of the active model with its members' loads, in the
+/// model's order. Owners kept from an earlier model but no longer in any team are not
+/// listed (routing releases them on activation).
+async fn teams(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    auth::api(&state, &headers, Access::Read).await?;
+    state.committer.settled().await;
+    let loads: std::collections::HashMap<String, i64> =
+        state.store.owner_loads().await?.into_iter().collect();
+    let engine = state.engine();
+    let items = engine
+        .model()
+        .teams
+        .iter()
+        .map(|team| {
+            let members: Vec<MemberLoad> = team
+                .members
+                .iter()
+                .map(|member| {
+                    let open = loads.get(member).copied().unwrap_or(0);
+                    MemberLoad {
+                        member: member.clone(),
+                        open,
+                        full: team.capacity.is_some_and(|c| open >= i64::from(c)),
+                    }
+                })
+                .collect();
+            let open = members.iter().map(|m| m.open).sum();
+            let free = team
+                .capacity
+                .map(|c| members.iter().map(|m| (i64::from(c) - m.open).max(0)).sum());
+            TeamLoad {
+                team: team.name.clone(),
+                capacity: team.capacity,
+                members,
+                open,
+                free,
+            }
+        })
+        .collect();
+    Ok(axum::Json(TeamList { items }).into_response())
 }

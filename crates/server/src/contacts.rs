@@ -156,6 +156,9 @@ struct ListParams {
     stage: Option<String>,
     /// Only the contacts this member owns (routing; `docs/automation.md`).
     owner: Option<String>,
+    /// Only contacts with points in this score group, best in the group first
+    /// (`docs/dashboard.md`).
+    group: Option<String>,
     /// Search: a substring of the id or of the stored attributes (`docs/dashboard.md`).
     q: Option<String>,
     cursor: Option<String>,
@@ -167,7 +170,7 @@ struct Page {
     next: Option<String>,
 }
 
-/// `GET /api/v1/contacts?sort=-score&limit=N[&label=&grade=&stage=&owner=&q=&cursor=]`.
+/// `GET /api/v1/contacts?sort=-score&limit=N[&label=&grade=&stage=&owner=&group=&q=&cursor=]`.
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -220,6 +223,7 @@ async fn list(
             grade: params.grade,
             stage: params.stage,
             owner: params.owner,
+            group: params.group.filter(|g| !g.is_empty()),
             q: params
                 .q
                 .map(|q| q.trim().to_owned())

@@ -1,20 +1,21 @@
 //! `GET /api/v1/reports/distribution`: how the stored current scores are spread, for the
 //! dashboard's Reports page.
 //!
-//! Deliberately simple: one pass over the current scores (a page of 1,000 rows at a
-//! time through [`leadscore_store::Store::list_scores`], reading only the indexed
-//! columns `score`, `label`, `grade` and `stage`), counted in memory. The answer is
-//! a histogram of the score in buckets of `?bucket=` points (default 10), each bucket
-//! split by label, and the counts per label, grade and stage in the active model's
-//! order: the stage counts, in the model's lifecycle order, are the conversion
-//! funnel (how many contacts reached each stage). Outcome-based conversion (what
-//! preceded a sale) needs outcomes, which the service does not store; `leadscore
-//! report` computes it from an outcomes CSV.
+//! One aggregate over the current scores ([`leadscore_store::Store::score_summary`]:
+//! counts, sums and extremes per bucket of `?bucket=` points (default 10), label,
+//! grade and stage, read from a covering index), folded into a histogram whose buckets
+//! are split by label, and the counts per label, grade and stage in the active model's
+//! order: the stage counts, in the model's lifecycle order, are the funnel (how many
+//! contacts are at each stage). Outcome-based conversion is another report.
 //!
-//! The cost grows with the number of contacts (about a second per few hundred
-//! thousand on SQLite); a materialised counter is the next step if it matters.
+//! The aggregate is cached per bucket width and used again while the store's score
+//! generation is unchanged (no score written or erased by this process since) and
+//! for at most 30 s (other servers on one PostgreSQL), so the Reports page costs one
+//! aggregate per change of the scores, not one per view.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -22,15 +23,67 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use leadscore_store::{ScoreQuery, Store as _};
+use leadscore_store::{Store as _, SummaryRow};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-/// Rows read per store query.
-const PAGE: u32 = 1000;
+/// Bucket widths whose summaries are kept at once (any width may be asked for).
+const CACHED_WIDTHS: usize = 8;
+
+/// How long a cached summary is used at most, even when this process wrote no score:
+/// another server sharing the PostgreSQL database may have.
+const MAX_AGE: Duration = Duration::from_secs(30);
+
+/// The score summaries recently computed, per bucket width, each with the store's
+/// [`Store::score_generation`] read before it was computed.
+#[derive(Default)]
+pub(crate) struct SummaryCache {
+    entries: Mutex<HashMap<u64, Cached>>,
+}
+
+struct Cached {
+    generation: u64,
+    at: Instant,
+    rows: Arc<Vec<SummaryRow>>,
+}
+
+impl SummaryCache {
+    /// The summary of the current scores in buckets of `width`: the cached one while
+    /// no score was written since it was computed (and it is younger than
+    /// [`MAX_AGE`]), else a fresh aggregate.
+    async fn summary(&self, state: &AppState, width: f64) -> Result<Arc<Vec<SummaryRow>>> {
+        // Read before the aggregate: a write racing with it moves the generation
+        // past the one stored, so the next request computes again.
+        let generation = state.store.score_generation().await?;
+        let key = width.to_bits();
+        {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(hit) = entries.get(&key)
+                && hit.generation == generation
+                && hit.at.elapsed() < MAX_AGE
+            {
+                return Ok(Arc::clone(&hit.rows));
+            }
+        }
+        let rows = Arc::new(state.store.score_summary(width).await?);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= CACHED_WIDTHS && !entries.contains_key(&key) {
+            entries.clear();
+        }
+        entries.insert(
+            key,
+            Cached {
+                generation,
+                at: Instant::now(),
+                rows: Arc::clone(&rows),
+            },
+        );
+        Ok(rows)
+    }
+}
 
 /// The report routes.
 pub fn router() -> Router<AppState> {
@@ -95,42 +148,29 @@ async fn distribution(
         },
     };
     state.committer.settled().await;
+    let rows = state.reports.summary(&state, width).await?;
     let mut counts: BTreeMap<i64, (u64, BTreeMap<String, u64>)> = BTreeMap::new();
     let mut labels: BTreeMap<String, u64> = BTreeMap::new();
     let mut grades: BTreeMap<String, u64> = BTreeMap::new();
     let mut stages: BTreeMap<String, u64> = BTreeMap::new();
     let (mut total, mut sum) = (0u64, 0.0f64);
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut after = None;
-    loop {
-        let page = state
-            .store
-            .list_scores(&ScoreQuery {
-                limit: PAGE,
-                after: after.take(),
-                ..ScoreQuery::default()
-            })
-            .await?;
-        for s in &page.items {
-            total += 1;
-            sum += s.score;
-            min = min.min(s.score);
-            max = max.max(s.score);
-            let label = s.label.clone().unwrap_or_else(|| "none".to_owned());
-            let entry = counts.entry((s.score / width).floor() as i64).or_default();
-            entry.0 += 1;
-            *entry.1.entry(label.clone()).or_default() += 1;
-            *labels.entry(label).or_default() += 1;
-            if let Some(grade) = &s.grade {
-                *grades.entry(grade.clone()).or_default() += 1;
-            }
-            if let Some(stage) = &s.stage {
-                *stages.entry(stage.clone()).or_default() += 1;
-            }
+    for row in rows.iter() {
+        let n = u64::try_from(row.count).unwrap_or(0);
+        total += n;
+        sum += row.sum;
+        min = min.min(row.min);
+        max = max.max(row.max);
+        let label = row.label.clone().unwrap_or_else(|| "none".to_owned());
+        let entry = counts.entry(row.bucket).or_default();
+        entry.0 += n;
+        *entry.1.entry(label.clone()).or_default() += n;
+        *labels.entry(label).or_default() += n;
+        if let Some(grade) = &row.grade {
+            *grades.entry(grade.clone()).or_default() += n;
         }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+        if let Some(stage) = &row.stage {
+            *stages.entry(stage.clone()).or_default() += n;
         }
     }
     // Every bucket between the lowest and the highest, empty ones too (a histogram).

@@ -68,6 +68,8 @@ pub struct AppState {
     pub(crate) committer: Arc<crate::commit::Committer>,
     /// The delivery worker's wake-up and the automation counters (`deliver`).
     pub(crate) automation: Arc<crate::deliver::Shared>,
+    /// The distribution report's cached score summaries (`reports`).
+    pub(crate) reports: Arc<crate::reports::SummaryCache>,
 }
 
 /// Number of rescoring lock stripes: enough that unrelated contacts rarely wait.
@@ -90,6 +92,7 @@ impl AppState {
                 .collect(),
             committer: Arc::default(),
             automation: Arc::default(),
+            reports: Arc::default(),
         }
     }
 

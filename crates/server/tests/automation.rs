@@ -732,6 +732,30 @@ async fn round_robin_over_1000_leads_is_even_and_respects_capacity() {
     let items = queue["items"].as_array().unwrap();
     assert_eq!(items.len(), 300);
     assert!(items.iter().all(|i| i["owner"] == TEAM[1]));
+    // The team's capacity as the dashboard shows it: everyone full, no room left.
+    let teams = server.get_ok("/api/v1/teams").await;
+    let team = &teams["items"][0];
+    assert_eq!(team["capacity"], 300);
+    assert_eq!(team["open"], 900);
+    assert_eq!(team["free"], 0);
+    let members: Vec<(String, i64, bool)> = team["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["member"].as_str().unwrap().to_owned(),
+                m["open"].as_i64().unwrap(),
+                m["full"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        members,
+        TEAM.iter()
+            .map(|m| ((*m).to_owned(), 300, true))
+            .collect::<Vec<_>>()
+    );
     // Every assignment is audited.
     let trail = server.get_ok("/api/v1/contacts/lead-0000/automation").await;
     assert_eq!(trail["assignments"].as_array().unwrap().len(), 1);

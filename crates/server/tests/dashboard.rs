@@ -20,8 +20,43 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use leadscore_engine::Engine;
+use leadscore_server::Config;
+use leadscore_server::deliver::DeliveryConfig;
 use reqwest::StatusCode;
 use support::Server;
+
+/// A webhook receiver on 127.0.0.1 that answers 500 to the first request of each
+/// idempotency key (a delivery) and 204 to the later ones; its URL.
+async fn failing_once_receiver() -> String {
+    async fn hook(
+        axum::extract::State(seen): axum::extract::State<Arc<Mutex<HashSet<String>>>>,
+        headers: HeaderMap,
+    ) -> AxumStatus {
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if seen.lock().unwrap().insert(key) {
+            AxumStatus::INTERNAL_SERVER_ERROR
+        } else {
+            AxumStatus::NO_CONTENT
+        }
+    }
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(Arc::new(Mutex::new(HashSet::new())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
 
 fn script_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard")
@@ -90,7 +125,8 @@ async fn playwright() {
 
 /// 300 generated contacts with about 20 events each over the last 90 days, imported
 /// through the API (so scores, stages and owners are the server's own).
-async fn seed(server: &Server) {
+/// Returns the generated outcomes CSV (`id,outcome,at`), not yet sent.
+async fn seed(server: &Server, model: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -102,8 +138,8 @@ async fn seed(server: &Server) {
         end: now - 60_000,
         events_per_contact: 20,
     };
-    let (mut contacts, mut events) = (Vec::new(), Vec::new());
-    leadscore_generate::generate(&config, &mut contacts, &mut events, std::io::sink()).unwrap();
+    let (mut contacts, mut events, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
+    leadscore_generate::generate(&config, &mut contacts, &mut events, &mut outcomes).unwrap();
     for (path, body, kind) in [
         ("/api/v1/import/contacts", contacts, "text/csv"),
         ("/api/v1/import/events", events, "application/x-ndjson"),
@@ -123,12 +159,12 @@ async fn seed(server: &Server) {
     }
     let page = server.get_ok("/api/v1/contacts?limit=1").await;
     assert!(page["items"][0]["score"].as_i64().is_some(), "{page}");
-    // The example model as stored version 1, active (the same text: scores stay).
+    // The server's model as stored version 1, active (the same text: scores stay).
     let response = server
         .client
         .post(format!("{}/api/v1/models", server.base))
         .bearer_auth(&server.admin)
-        .body(support::MODEL)
+        .body(model.to_owned())
         .send()
         .await
         .unwrap();
@@ -142,14 +178,76 @@ async fn seed(server: &Server) {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    String::from_utf8(outcomes).unwrap()
+}
+
+/// Send the generated outcomes as a CRM would: one `POST .../outcomes` each, with the
+/// write key; returns how many.
+async fn send_outcomes(server: &Server, csv: &str) -> usize {
+    let mut sent = 0;
+    for (i, line) in csv.lines().skip(1).enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [id, outcome, at] = fields[..] else {
+            panic!("outcome line {}: {line}", i + 2)
+        };
+        let (status, body) = server
+            .api(
+                reqwest::Method::POST,
+                Some(&server.write),
+                &format!("/api/v1/contacts/{id}/outcomes"),
+                Some(&serde_json::json!({"outcome": outcome, "at": at, "message_id": format!("o-{i}")})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{line}: {body}");
+        sent += 1;
+    }
+    sent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_works_in_a_real_browser() {
     let browser = chromium().await;
     playwright().await;
-    let server = Server::start().await;
-    seed(&server).await;
+    // The example model with its CRM webhook pointed at a loopback receiver that
+    // refuses each delivery's first attempt: with one attempt allowed, every
+    // hot-lead webhook is a dead letter for the Replay button, and a replay succeeds.
+    let hook = failing_once_receiver().await;
+    let model = support::MODEL.replace("https://crm.example.com/hooks/leadscore", &hook);
+    let config = Config {
+        delivery: DeliveryConfig {
+            worker: true,
+            allow_hosts: vec!["127.0.0.1".into()],
+            max_attempts: 1,
+            poll: Duration::from_millis(50),
+            timeout: Duration::from_secs(2),
+            ..DeliveryConfig::default()
+        },
+        ..Config::default()
+    };
+    let engine = Engine::new(leadscore_model::load("b2b.toml", &model).unwrap().model);
+    let server = Server::start_configured(engine, config).await;
+    let outcomes = seed(&server, &model).await;
+    assert!(send_outcomes(&server, &outcomes).await > 10, "{outcomes}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let dead = server
+            .get_ok("/api/v1/webhooks/deliveries?status=dead&limit=500")
+            .await;
+        let webhooks = dead["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "webhook")
+            .count();
+        if webhooks > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dead webhook delivery: {dead}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The page and its assets are served with their types and caching headers.
     let (status, page) = server.get_text("/").await;
@@ -210,7 +308,7 @@ async fn the_dashboard_works_in_a_real_browser() {
 #[tokio::test]
 async fn the_dashboard_api_routes_answer() {
     let server = Server::start().await;
-    seed(&server).await;
+    seed(&server, support::MODEL).await;
     let me = server.get_ok("/api/v1/me").await;
     assert_eq!(me["role"], "read", "{me}");
     assert_eq!(
@@ -292,5 +390,80 @@ async fn the_dashboard_api_routes_answer() {
     assert_eq!(labelled, 300);
     let (status, _) = server.get("/api/v1/reports/distribution?bucket=0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A rescoring shows in the (cached) distribution: the bottom contact moves from
+    // its bucket to one above every other.
+    let at_most = |report: &serde_json::Value, score: f64| -> u64 {
+        report["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["from"].as_f64().unwrap() <= score)
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum()
+    };
+    let high = report["max"].as_f64().unwrap();
+    let all = server.get_ok("/api/v1/contacts?limit=500").await;
+    let bottom = all["items"].as_array().unwrap().last().unwrap().clone();
+    let bottom_id = bottom["contact_id"].as_str().unwrap();
+    let low = bottom["raw"].as_f64().unwrap();
+    assert_eq!(server.get_ok("/api/v1/reports/distribution").await, report);
+    let points = (high - low).ceil() + 20.0;
+    let (status, body) = server
+        .api(
+            reqwest::Method::POST,
+            Some(&server.admin),
+            &format!("/api/v1/contacts/{bottom_id}/adjustments"),
+            Some(&serde_json::json!({"points": points, "reason": "met at the fair"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let moved = body["score"]["raw"].as_f64().unwrap();
+    assert!(moved >= high + 10.0, "{body}");
+    let after = server.get_ok("/api/v1/reports/distribution").await;
+    assert_eq!(after["total"], 300);
+    assert!(
+        (after["max"].as_f64().unwrap() - moved).abs() < 1e-3,
+        "{after}"
+    );
+    assert_eq!(at_most(&report, high), 300);
+    assert_eq!(at_most(&after, high), 299, "{after}");
+
+    // The group filter: the contacts with points in the group, most first.
+    let group = me["model"]["groups"][0].as_str().unwrap().to_owned();
+    let all = server.get_ok("/api/v1/contacts?limit=500").await;
+    let points_in = |r: &serde_json::Value| r["groups"][&group].as_f64().unwrap_or(0.0);
+    let mut expected: Vec<(f64, String)> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| points_in(r) != 0.0)
+        .map(|r| (points_in(r), r["contact_id"].as_str().unwrap().to_owned()))
+        .collect();
+    expected.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    assert!(expected.len() > 10, "{group}: {expected:?}");
+    let mut got = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = server
+            .get_ok(&format!(
+                "/api/v1/contacts?group={group}&limit=7&cursor={cursor}"
+            ))
+            .await;
+        got.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (points_in(r), r["contact_id"].as_str().unwrap().to_owned())),
+        );
+        match page["next"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(got, expected);
+    let none = server.get_ok("/api/v1/contacts?group=no-such-group").await;
+    assert_eq!(none["items"], serde_json::json!([]));
     server.stop().await;
 }

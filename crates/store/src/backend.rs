@@ -12,6 +12,7 @@
 //! upsert of the current score changed a row. Two servers appending to one
 //! PostgreSQL therefore store every message exactly once.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use crate::{Result, StoreError};
@@ -179,6 +180,29 @@ pub(crate) fn placeholders(n: usize) -> String {
 /// Columns of `scores` and `score_history`, in decoding order.
 pub(crate) const SCORE_COLUMNS: &str = "contact_id, as_of, score, label, grade, stage, result";
 
+/// [`SCORE_COLUMNS`] of `scores` aliased `s`.
+pub(crate) const QUALIFIED_SCORE_COLUMNS: &str =
+    "s.contact_id, s.as_of, s.score, s.label, s.grade, s.stage, s.result";
+
+/// The score groups of a stored result (its `groups` object) with points other than
+/// 0; none when the result has no such object.
+pub(crate) fn score_groups(result: &str) -> Vec<(String, f64)> {
+    #[derive(serde::Deserialize)]
+    struct Groups {
+        #[serde(default)]
+        groups: BTreeMap<String, serde_json::Value>,
+    }
+    match serde_json::from_str::<Groups>(result) {
+        Ok(parsed) => parsed
+            .groups
+            .into_iter()
+            .filter_map(|(name, points)| points.as_f64().map(|p| (name, p)))
+            .filter(|(_, points)| *points != 0.0 && points.is_finite())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Columns of `adjustments`, in decoding order.
 pub(crate) const ADJUSTMENT_COLUMNS: &str =
     "id, contact_id, points, reason, author, group_name, at";
@@ -217,6 +241,7 @@ macro_rules! impl_store {
     ($ty:ty, $db:ty, $migrations:literal) => {
         mod store_impl {
             use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+            use std::sync::atomic::{AtomicU64, Ordering};
 
             use sqlx::Row as _;
 
@@ -224,12 +249,18 @@ macro_rules! impl_store {
             use crate::backend::{
                 backoff, INSERT_CHUNK, decode_cursor, encode_cursor, fingerprint, like_pattern, page_limit,
                 ADJUSTMENT_COLUMNS, EVENT_COLUMNS, IN_CHUNK, KEY_COLUMNS, MAX_ATTEMPTS,
-                MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, SCORE_COLUMNS, placeholders, row_params,
+                MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, QUALIFIED_SCORE_COLUMNS, SCORE_COLUMNS,
+                placeholders, row_params, score_groups,
             };
             use crate::{
                 Appended, Contact, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
                 Result, ScorePage, ScoreQuery, Store, StoredAdjustment, StoredEvent, StoredScore,
+                SummaryRow,
             };
+
+            /// [`Store::score_generation`] of this backend: moved on after every
+            /// commit that wrote or erased current scores.
+            static GENERATION: AtomicU64 = AtomicU64::new(0);
 
             type DbRow = <$db as sqlx::Database>::Row;
 
@@ -539,7 +570,54 @@ macro_rules! impl_store {
                         .await?;
                     }
                     }
+                    self.save_groups(&mut tx, scores).await?;
                     tx.commit().await?;
+                    GENERATION.fetch_add(1, Ordering::AcqRel);
+                    Ok(())
+                }
+
+                /// Replaces the `score_groups` rows of `scores`' contacts with their
+                /// results' groups (points other than 0), a few statements per chunk.
+                async fn save_groups(
+                    &self,
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    scores: &[StoredScore],
+                ) -> Result<(), sqlx::Error> {
+                    for chunk in scores.chunks(IN_CHUNK) {
+                        let sql = format!(
+                            "DELETE FROM score_groups WHERE contact_id IN ({})",
+                            placeholders(chunk.len())
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for score in chunk {
+                            query = query.bind(&score.contact_id);
+                        }
+                        query.execute(&mut **tx).await?;
+                        let rows: Vec<(&str, String, f64)> = chunk
+                            .iter()
+                            .flat_map(|s| {
+                                score_groups(&s.result)
+                                    .into_iter()
+                                    .map(|(group, points)| (s.contact_id.as_str(), group, points))
+                            })
+                            .collect();
+                        for rows in rows.chunks(INSERT_CHUNK) {
+                            let mut sql = String::from(
+                                "INSERT INTO score_groups (contact_id, group_name, points) VALUES ",
+                            );
+                            for i in 0..rows.len() {
+                                if i > 0 {
+                                    sql.push_str(", ");
+                                }
+                                sql.push_str(&row_params(<$ty>::ANONYMOUS_PARAMS, i * 3, 3));
+                            }
+                            let mut query = sqlx::query(&sql);
+                            for (id, group, points) in rows {
+                                query = query.bind(*id).bind(group.as_str()).bind(*points);
+                            }
+                            query.execute(&mut **tx).await?;
+                        }
+                    }
                     Ok(())
                 }
 
@@ -595,6 +673,7 @@ macro_rules! impl_store {
                         "DELETE FROM score_history WHERE contact_id = $1",
                         "DELETE FROM adjustments WHERE contact_id = $1",
                         "DELETE FROM scores WHERE contact_id = $1",
+                        "DELETE FROM score_groups WHERE contact_id = $1",
                         "DELETE FROM contacts WHERE id = $1",
                         // Automation (migration 0003): edges, outbox, stages, owners, tags.
                         "DELETE FROM trigger_state WHERE contact_id = $1",
@@ -609,6 +688,7 @@ macro_rules! impl_store {
                         erased += sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
                     }
                     tx.commit().await?;
+                    GENERATION.fetch_add(1, Ordering::AcqRel);
                     Ok(erased > 0)
                 }
 
@@ -784,12 +864,31 @@ macro_rules! impl_store {
                 async fn list_scores(&self, query: &ScoreQuery) -> Result<ScorePage> {
                     let limit = page_limit(query.limit);
                     let after = query.after.as_deref().map(decode_cursor).transpose()?;
-                    let mut sql = format!("SELECT {SCORE_COLUMNS} FROM scores WHERE TRUE");
                     let mut texts: Vec<&str> = Vec::new();
+                    // With a group: its rows, best in the group first (the index
+                    // `score_groups_rank`), joined to their scores; else the scores.
+                    let (mut sql, key, id) = match &query.group {
+                        Some(group) => {
+                            texts.push(group);
+                            (
+                                format!(
+                                    "SELECT {QUALIFIED_SCORE_COLUMNS}, g.points FROM score_groups g \
+                                     JOIN scores s ON s.contact_id = g.contact_id WHERE g.group_name = $1"
+                                ),
+                                "g.points",
+                                "g.contact_id",
+                            )
+                        }
+                        None => (
+                            format!("SELECT {QUALIFIED_SCORE_COLUMNS}, s.score FROM scores s WHERE TRUE"),
+                            "s.score",
+                            "s.contact_id",
+                        ),
+                    };
                     for (column, value) in [
-                        ("label", &query.label),
-                        ("grade", &query.grade),
-                        ("stage", &query.stage),
+                        ("s.label", &query.label),
+                        ("s.grade", &query.grade),
+                        ("s.stage", &query.stage),
                     ] {
                         if let Some(value) = value {
                             texts.push(value);
@@ -799,7 +898,7 @@ macro_rules! impl_store {
                     if let Some(owner) = &query.owner {
                         texts.push(owner);
                         sql.push_str(&format!(
-                            " AND contact_id IN (SELECT contact_id FROM owners WHERE owner = ${})",
+                            " AND s.contact_id IN (SELECT contact_id FROM owners WHERE owner = ${})",
                             texts.len()
                         ));
                     }
@@ -810,21 +909,21 @@ macro_rules! impl_store {
                         texts.push(pattern);
                         let p = texts.len();
                         sql.push_str(&format!(
-                            " AND (LOWER(contact_id) LIKE ${p} ESCAPE '\\' OR contact_id IN \
+                            " AND (LOWER(s.contact_id) LIKE ${p} ESCAPE '\\' OR s.contact_id IN \
                              (SELECT id FROM contacts WHERE LOWER(attributes) LIKE ${p} ESCAPE '\\'))"
                         ));
                     }
                     let n = texts.len();
                     if after.is_some() {
                         sql.push_str(&format!(
-                            " AND (score < ${a} OR (score = ${a} AND contact_id > ${b}))",
+                            " AND ({key} < ${a} OR ({key} = ${a} AND {id} > ${b}))",
                             a = n + 1,
                             b = n + 2
                         ));
                     }
                     let limit_param = if after.is_some() { n + 3 } else { n + 1 };
                     sql.push_str(&format!(
-                        " ORDER BY score DESC, contact_id ASC LIMIT ${limit_param}"
+                        " ORDER BY {key} DESC, {id} ASC LIMIT ${limit_param}"
                     ));
                     let mut q = sqlx::query(&sql);
                     for text in texts {
@@ -835,14 +934,53 @@ macro_rules! impl_store {
                     }
                     q = q.bind(i64::from(limit) + 1);
                     let rows = q.fetch_all(self.reader()).await?;
-                    let mut items = rows.iter().map(score_from_row).collect::<Result<Vec<_>, _>>()?;
-                    let next = if items.len() > limit as usize {
-                        items.truncate(limit as usize);
-                        items.last().map(|s| encode_cursor(s.score, &s.contact_id))
+                    let mut items = Vec::with_capacity(rows.len());
+                    let mut last_key = 0.0;
+                    for row in rows.iter().take(limit as usize) {
+                        items.push(score_from_row(row)?);
+                        last_key = row.try_get(7)?;
+                    }
+                    let next = if rows.len() > limit as usize {
+                        items.last().map(|s| encode_cursor(last_key, &s.contact_id))
                     } else {
                         None
                     };
                     Ok(ScorePage { items, next })
+                }
+
+                async fn score_summary(&self, width: f64) -> Result<Vec<SummaryRow>> {
+                    // `floor` is not in SQLite's default build: an integer cast
+                    // truncates there (toward zero, so one less below zero), and rounds
+                    // in PostgreSQL, which has `FLOOR`.
+                    let bucket = if <$db as sqlx::Database>::NAME == "SQLite" {
+                        "(CAST(score / $1 AS INTEGER) - (CAST(score / $1 AS INTEGER) > score / $1))"
+                    } else {
+                        "CAST(FLOOR(score / $1) AS BIGINT)"
+                    };
+                    let sql = format!(
+                        "SELECT {bucket} AS bucket, label, grade, stage, COUNT(*), \
+                         SUM(score), MIN(score), MAX(score) FROM scores \
+                         GROUP BY bucket, label, grade, stage"
+                    );
+                    let rows = sqlx::query(&sql).bind(width).fetch_all(self.reader()).await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        out.push(SummaryRow {
+                            bucket: row.try_get(0)?,
+                            label: row.try_get(1)?,
+                            grade: row.try_get(2)?,
+                            stage: row.try_get(3)?,
+                            count: row.try_get(4)?,
+                            sum: row.try_get(5)?,
+                            min: row.try_get(6)?,
+                            max: row.try_get(7)?,
+                        });
+                    }
+                    Ok(out)
+                }
+
+                async fn score_generation(&self) -> Result<u64> {
+                    Ok(GENERATION.load(Ordering::Acquire))
                 }
 
                 async fn contact_ids(&self) -> Result<Vec<String>> {

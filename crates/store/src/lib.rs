@@ -165,6 +165,10 @@ pub struct ScoreQuery {
     pub stage: Option<String>,
     /// Only contacts this member owns (`automation::Automation::assign_owner`).
     pub owner: Option<String>,
+    /// Only contacts with points (other than 0) in this score group, by name; the
+    /// page is then ordered by that group's points, best first (ties by contact id),
+    /// and its cursor continues in that order.
+    pub group: Option<String>,
     /// Only contacts whose id, or the text of whose stored attributes (e-mail,
     /// company, name, ...), contains this text, ignoring ASCII case (a search box).
     pub q: Option<String>,
@@ -181,6 +185,28 @@ pub struct ScorePage {
     pub items: Vec<StoredScore>,
     /// Cursor for the next page; `None` on the last.
     pub next: Option<String>,
+}
+
+/// Current scores counted together ([`Store::score_summary`]): those in one histogram
+/// bucket with one label, grade and stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRow {
+    /// The bucket: `floor(score / width)`.
+    pub bucket: i64,
+    /// Label, grade and stage they share.
+    pub label: Option<String>,
+    /// Grade letter.
+    pub grade: Option<String>,
+    /// Stage id.
+    pub stage: Option<String>,
+    /// How many.
+    pub count: i64,
+    /// Sum of their scores.
+    pub sum: f64,
+    /// Lowest score.
+    pub min: f64,
+    /// Highest score.
+    pub max: f64,
 }
 
 /// An access key as stored: never the secret, only its SHA-256 hash.
@@ -324,6 +350,16 @@ pub trait Store: Send + Sync + 'static {
     /// Current scores, best first, filtered and paged.
     fn list_scores(&self, query: &ScoreQuery) -> impl Future<Output = Result<ScorePage>> + Send;
 
+    /// The current scores counted per histogram bucket of `width` points (`width` > 0)
+    /// and label, grade and stage: one aggregate over an index, no result read.
+    fn score_summary(&self, width: f64) -> impl Future<Output = Result<Vec<SummaryRow>>> + Send;
+
+    /// A number that changes whenever this process wrote or erased current scores of
+    /// this backend (any store of it; never goes back): a cache of what
+    /// [`Store::score_summary`] said stays right while it is unchanged. Writes by other
+    /// processes sharing the database do not move it.
+    fn score_generation(&self) -> impl Future<Output = Result<u64>> + Send;
+
     /// Ids of every known contact (for rescoring), in id order.
     fn contact_ids(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
 
@@ -457,6 +493,8 @@ delegate! {
     score(contact_id: &str) -> Option<StoredScore>;
     score_history(contact_id: &str) -> Vec<StoredScore>;
     list_scores(query: &ScoreQuery) -> ScorePage;
+    score_summary(width: f64) -> Vec<SummaryRow>;
+    score_generation() -> u64;
     contact_ids() -> Vec<String>;
     stale_scores(before: Millis, limit: u32) -> Vec<String>;
     add_adjustment(adjustment: &NewAdjustment) -> StoredAdjustment;

@@ -502,19 +502,28 @@ mod suite {
         assert_eq!(store.active_model().await.unwrap().unwrap().version, 1);
     }
 
-    pub async fn list_scores_sorts_and_filters(store: &impl Store) {
-        for (id, value, label) in [
-            ("b", 50.0, "warm"),
-            ("a", 50.0, "warm"),
-            ("c", 90.0, "hot"),
-            ("d", 10.0, "cold"),
-            ("e", -5.0, "cold"),
-        ] {
+    /// Save one score (as of 1) per `(id, score, label)`, one call each.
+    async fn save_labelled(store: &impl Store, scores: &[(&str, f64, &str)]) {
+        for &(id, value, label) in scores {
             store
                 .save_score(&score(id, 1, value, Some(label)))
                 .await
                 .unwrap();
         }
+    }
+
+    pub async fn list_scores_sorts_and_filters(store: &impl Store) {
+        save_labelled(
+            store,
+            &[
+                ("b", 50.0, "warm"),
+                ("a", 50.0, "warm"),
+                ("c", 90.0, "hot"),
+                ("d", 10.0, "cold"),
+                ("e", -5.0, "cold"),
+            ],
+        )
+        .await;
         let all = store.list_scores(&ScoreQuery::default()).await.unwrap();
         let ids: Vec<_> = all.items.iter().map(|s| s.contact_id.as_str()).collect();
         assert_eq!(ids, ["c", "a", "b", "d", "e"]);
@@ -552,6 +561,158 @@ mod suite {
             store.list_scores(&query).await,
             Err(StoreError::BadCursor(_))
         ));
+    }
+
+    /// A score whose result has these group points.
+    fn grouped(contact: &str, value: f64, label: &str, groups: &str) -> StoredScore {
+        StoredScore {
+            result: format!(r#"{{"contact_id":"{contact}","score":{value},"groups":{groups}}}"#),
+            ..score(contact, 1, value, Some(label))
+        }
+    }
+
+    fn ids(page: &leadscore_store::ScorePage) -> Vec<&str> {
+        page.items.iter().map(|s| s.contact_id.as_str()).collect()
+    }
+
+    pub async fn list_scores_filters_by_group_best_in_the_group_first(store: &impl Store) {
+        store
+            .save_scores(&[
+                grouped("a", 90.0, "hot", r#"{"pricing":5,"docs":40}"#),
+                grouped("b", 60.0, "warm", r#"{"pricing":30}"#),
+                grouped("c", 50.0, "warm", r#"{"pricing":30,"docs":0}"#),
+                grouped("d", 40.0, "cold", r#"{"pricing":-10}"#),
+                grouped("e", 30.0, "cold", r#"{"docs":2.5}"#),
+                score("f", 1, 20.0, Some("cold")),
+            ])
+            .await
+            .unwrap();
+        let group = |name: &str| ScoreQuery {
+            group: Some(name.into()),
+            ..Default::default()
+        };
+        // Ordered by the group's points (ties by id), not by score; 0 is no points.
+        let pricing = store.list_scores(&group("pricing")).await.unwrap();
+        assert_eq!(ids(&pricing), ["b", "c", "a", "d"]);
+        assert_eq!(
+            pricing.items[0],
+            grouped("b", 60.0, "warm", r#"{"pricing":30}"#)
+        );
+        let docs = store.list_scores(&group("docs")).await.unwrap();
+        assert_eq!(ids(&docs), ["a", "e"]);
+        assert!(
+            store
+                .list_scores(&group("nope"))
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+
+        // With the other filters.
+        let warm = ScoreQuery {
+            label: Some("warm".into()),
+            ..group("pricing")
+        };
+        assert_eq!(ids(&store.list_scores(&warm).await.unwrap()), ["b", "c"]);
+
+        // Paging continues in the group's order, without gaps or repeats.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list_scores(&ScoreQuery {
+                    limit: 1,
+                    after: after.take(),
+                    ..group("pricing")
+                })
+                .await
+                .unwrap();
+            seen.extend(ids(&page).into_iter().map(str::to_owned));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["b", "c", "a", "d"]);
+
+        // A rescoring replaces the contact's groups; erasure removes them.
+        store
+            .save_score(&grouped("b", 61.0, "warm", r#"{"docs":1}"#))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&store.list_scores(&group("pricing")).await.unwrap()),
+            ["c", "a", "d"]
+        );
+        assert_eq!(
+            ids(&store.list_scores(&group("docs")).await.unwrap()),
+            ["a", "e", "b"]
+        );
+        assert!(store.erase_contact("a").await.unwrap());
+        assert_eq!(
+            ids(&store.list_scores(&group("docs")).await.unwrap()),
+            ["e", "b"]
+        );
+    }
+
+    pub async fn score_summary_counts_buckets_and_follows_rescoring(store: &impl Store) {
+        let before = store.score_generation().await.unwrap();
+        save_labelled(
+            store,
+            &[
+                ("a", 95.0, "hot"),
+                ("b", 91.0, "hot"),
+                ("c", 50.0, "warm"),
+                ("d", 10.0, "cold"),
+                ("e", -5.0, "cold"),
+            ],
+        )
+        .await;
+        let after = store.score_generation().await.unwrap();
+        assert!(after > before);
+        let mut rows = store.score_summary(10.0).await.unwrap();
+        rows.sort_by_key(|r| r.bucket);
+        let got: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.bucket,
+                    r.label.as_deref(),
+                    r.grade.as_deref(),
+                    r.count,
+                    r.sum,
+                    r.min,
+                    r.max,
+                )
+            })
+            .collect();
+        // -5 is in bucket -1 (floor), not 0.
+        assert_eq!(
+            got,
+            [
+                (-1, Some("cold"), Some("B"), 1, -5.0, -5.0, -5.0),
+                (1, Some("cold"), Some("B"), 1, 10.0, 10.0, 10.0),
+                (5, Some("warm"), Some("A"), 1, 50.0, 50.0, 50.0),
+                (9, Some("hot"), Some("A"), 2, 186.0, 91.0, 95.0),
+            ]
+        );
+        // A rescoring moves the generation and the summary.
+        store
+            .save_score(&score("c", 2, 99.5, Some("hot")))
+            .await
+            .unwrap();
+        assert!(store.score_generation().await.unwrap() > after);
+        let rows = store.score_summary(10.0).await.unwrap();
+        let nine: Vec<_> = rows
+            .iter()
+            .filter(|r| r.bucket == 9)
+            .map(|r| r.count)
+            .collect();
+        assert_eq!(nine.iter().sum::<i64>(), 3);
+        assert!(rows.iter().all(|r| r.bucket != 5));
+        let wide = store.score_summary(1000.0).await.unwrap();
+        assert_eq!(wide.iter().map(|r| r.count).sum::<i64>(), 5);
     }
 
     pub async fn list_scores_searches_ids_and_attributes(store: &impl Store) {
@@ -883,6 +1044,8 @@ macro_rules! all_suite_tests {
                 list_scores_sorts_and_filters,
                 list_scores_searches_ids_and_attributes,
                 list_scores_pages_without_overlap_or_gaps,
+                list_scores_filters_by_group_best_in_the_group_first,
+                score_summary_counts_buckets_and_follows_rescoring,
                 erase_removes_everything,
                 keys_are_created_found_and_revoked,
             ],

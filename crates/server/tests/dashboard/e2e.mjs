@@ -86,6 +86,20 @@ try {
   await go(page, "#/contacts?q=c-1", "#contacts tbody tr");
   const found = await page.$$eval("#contacts .contact-link", (as) => as.map((a) => a.textContent));
   assert.ok(found.length > 0 && found.every((id) => id.includes("c-1")), `search: ${found}`);
+  step("filter by score group: most points in the group first");
+  const group = (await api(adminKey, "/api/v1/me")).model.groups[0];
+  await go(page, "#/contacts", "#contacts tbody tr");
+  await page.getByLabel("Group").selectOption(group);
+  await page.waitForFunction((g) => location.hash.includes(`group=${g}`), group);
+  await drawn(page);
+  await page.waitForSelector("#contacts td.group-points");
+  const inGroup = (await api(adminKey, `/api/v1/contacts?limit=50&group=${encodeURIComponent(group)}`)).items;
+  const groupShown = await page.$$eval("#contacts tbody tr", (rows) => rows.map((r) => ({
+    id: r.querySelector(".contact-link").textContent, points: Number(r.querySelector(".group-points").textContent) })));
+  assert.deepEqual(groupShown.map((r) => r.id), inGroup.map((r) => r.contact_id), "the group list is the API's");
+  assert.ok(groupShown.length > 0 && groupShown.every((r, i) => r.points !== 0
+    && (i === 0 || groupShown[i - 1].points >= r.points)), `group points descending: ${JSON.stringify(groupShown)}`);
+  await shot(page, "contacts-group-laptop");
   await go(page, "#/contacts", "#contacts tbody tr");
   if (top.length === 50) {
     await page.click("#next-page");
@@ -154,18 +168,91 @@ try {
   assert.ok(models.items.every((m) => m.name !== "broken"), "nothing stored");
   await shot(page, "model-laptop");
 
+  step("a changed model is backtested against the active one before activation");
+  const activeText = (await api(adminKey, "/api/v1/models/1")).text;
+  const changed = activeText.replace(/^points = (\d+)$/m, (_, n) => `points = ${Number(n) + 15}`);
+  assert.notEqual(changed, activeText, "the model has a points line to change");
+  await page.fill("#model-text", changed);
+  await page.click("#model-upload");
+  await page.waitForFunction(() => document.querySelector("#model-diagnostics")?.textContent.includes("Saved as version"));
+  const candidate = (await api(adminKey, "/api/v1/models")).items.at(-1);
+  await page.waitForSelector(`#backtest-version option[value="${candidate.version}"]`, { state: "attached" });
+  assert.equal(await page.$eval("#backtest-version", (s) => s.value), String(candidate.version));
+  await page.click("#backtest-run");
+  await page.waitForSelector("#backtest table");
+  const backtest = await api(adminKey, `/api/v1/models/${candidate.version}/backtest`, { method: "POST" });
+  assert.equal(backtest.models.length, 2, "candidate and active");
+  const cells = await page.$$eval("#backtest tr[data-metric]", (rows) =>
+    Object.fromEntries(rows.map((r) => [r.dataset.metric, [...r.querySelectorAll("td.num")].map((td) => td.textContent)])));
+  assert.deepEqual(cells.contacts, backtest.models.map((m) => String(m.evaluation.contacts)));
+  assert.deepEqual(cells.auc, backtest.models.map((m) =>
+    (typeof m.evaluation.auc === "number" ? Number(m.evaluation.auc.toFixed(3)).toString() : "–")));
+  const headers = await page.$$eval("#backtest thead th", (ths) => ths.map((th) => th.textContent));
+  assert.ok(headers[2].includes("(active)"), `the second column is the active model: ${headers}`);
+  const stillActive = (await api(adminKey, "/api/v1/models")).items.find((m) => m.active);
+  assert.equal(stillActive.version, 1, "a backtest activates nothing");
+  await shot(page, "model-backtest-laptop");
+
   // ---- reports
   step("the report charts render");
   await go(page, "#/reports", "#histogram rect.bar");
   const report = await api(adminKey, "/api/v1/reports/distribution?bucket=10");
   assert.equal(await page.$$eval("#histogram rect.bar", (r) => r.length), report.buckets.length);
   assert.ok(await page.$$eval("#funnel rect.bar", (r) => r.length) > 0);
+
+  step("the outcome charts match GET /api/v1/reports/outcomes");
+  await page.waitForSelector("#conversion-band rect.bar");
+  const outcomes = await api(adminKey, "/api/v1/reports/outcomes");
+  assert.ok(outcomes.converters > 0, "the seeded outcomes include sales");
+  const bars = (sel) => page.$$eval(`${sel} rect.bar`, (r) => r.map((b) => b.dataset.name));
+  assert.deepEqual(await bars("#conversion-band"), outcomes.by_band.filter((g) => g.contacts > 0).map((g) => g.name));
+  assert.deepEqual(await bars("#conversion-grade"), outcomes.by_grade.filter((g) => g.contacts > 0).map((g) => g.name));
+  assert.deepEqual(await bars("#rule-lift"), outcomes.rules.filter((r) => typeof r.lift === "number").map((r) => r.rule));
+  assert.deepEqual(await bars("#outcome-funnel"), outcomes.funnel.map((f) => f.step));
+  const funnelRows = await page.$$eval("#funnel-table tbody tr", (rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
+  outcomes.funnel.forEach((f, i) => {
+    assert.equal(funnelRows[i][1], String(f.contacts), `funnel ${f.step}`);
+    const days = f.median_days_to_next;
+    assert.equal(funnelRows[i][3], typeof days === "number" ? `${Number(days.toFixed(1))} d` : "–", `time after ${f.step}`);
+  });
   await shot(page, "reports-laptop");
 
-  step("routing and automation");
+  step("routing and automation: a dead webhook delivery is replayed");
   await go(page, "#/automation", "#view h1");
   await page.waitForFunction(() => document.querySelector("#view h1")?.textContent.startsWith("Routing"));
   await shot(page, "automation-laptop");
+  const teams = (await api(adminKey, "/api/v1/teams")).items;
+  assert.ok(teams.length > 0, "the seeded model has teams");
+  for (const t of teams) {
+    for (const m of t.members) {
+      const cells = await page.$$eval(`#teams tr[data-member="${m.member}"] td`, (tds) => tds.map((td) => td.textContent));
+      assert.equal(cells[2], String(m.open), `open leads of ${m.member}`);
+      assert.equal(cells[3], t.capacity == null ? "∞" : String(t.capacity), `capacity of ${m.member}`);
+    }
+  }
+  const dead = (await api(adminKey, "/api/v1/webhooks/deliveries?status=dead&limit=100")).items
+    .find((d) => d.kind === "webhook");
+  assert.ok(dead, "the server seeded a dead webhook delivery");
+  const row = `#deliveries tr[data-id="${dead.id}"]`;
+  await page.getByLabel("Delivery status").selectOption("dead");
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForFunction(() => location.hash.includes("status=dead"));
+  await drawn(page);
+  await page.waitForSelector(row);
+  assert.ok(await page.$eval(row, (r) => r.classList.contains("dead")), "dead deliveries stand out");
+  assert.ok((await page.textContent(row)).includes(dead.last_error), "with their last error");
+  await shot(page, "automation-dead-laptop");
+  await page.click(`${row} button`);
+  await page.waitForFunction((id) => document.querySelector("#status").textContent.includes(`${id} is queued again`), dead.id)
+    .catch(async (e) => { throw new Error(`${e.message}; status: ${await page.textContent("#status")}`); });
+  let replayed = null;
+  for (let i = 0; i < 100; i++) {
+    replayed = await api(adminKey, `/api/v1/webhooks/deliveries/${encodeURIComponent(dead.id)}`);
+    if (replayed.status === "delivered") break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(replayed.status, "delivered", `the replay was delivered: ${JSON.stringify(replayed)}`);
 
   step("keyboard: the navigation is reachable with Tab and Enter");
   await page.focus("a.skip"); // the first stop of the page: "Skip to content"
@@ -185,13 +272,19 @@ try {
   {
     const { page: phone, context } = await signIn(browser, adminKey, PHONE);
     await shot(phone, "contacts-phone");
+    await go(phone, `#/contacts?group=${encodeURIComponent(group)}`, "#contacts td.group-points");
+    const groupOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(groupOverflow <= 1, `the group list fits a phone (overflow ${groupOverflow}px)`);
+    await shot(phone, "contacts-group-phone");
     await go(phone, `#/contact/${encodeURIComponent(id)}`, "#explain tbody tr");
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `the contact page fits a phone (overflow ${overflow}px)`);
     await shot(phone, "contact-phone");
     await go(phone, "#/model", "#model-text");
     await shot(phone, "model-phone");
-    await go(phone, "#/reports", "#histogram rect.bar");
+    await go(phone, "#/reports", "#conversion-band rect.bar");
+    const reportOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(reportOverflow <= 1, `the reports fit a phone (overflow ${reportOverflow}px)`);
     await shot(phone, "reports-phone");
     await go(phone, "#/automation", "#view h1");
     await shot(phone, "automation-phone");
