@@ -22,10 +22,14 @@ CLIENTS=${3:-16}
 PORT=${LEADSCORE_BENCH_PORT:-18089}
 BASE="http://127.0.0.1:$PORT"
 
-cargo build --release -q -p leadscore-cli
-cargo build --release -q -p leadscore-server --example load
-B=target/release/leadscore
-LOAD=target/release/examples/load
+# LEADSCORE_BIN and LOAD_BIN run other builds (a baseline) instead of building these.
+T=${CARGO_TARGET_DIR:-target}
+if [ -z "${LEADSCORE_BIN:-}" ]; then
+    cargo build --release -q -p leadscore-cli
+    cargo build --release -q -p leadscore-server --example load
+fi
+B=${LEADSCORE_BIN:-$T/release/leadscore}
+LOAD=${LOAD_BIN:-$T/release/examples/load}
 DIR=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DIR"' EXIT
 

@@ -24,7 +24,8 @@
 //!   now; `reports`: `/api/v1/reports/distribution`, the score histogram and funnel.
 //! * `dashboard`: the web dashboard at `/` (embedded HTML, CSS and JavaScript over the
 //!   REST API; `docs/dashboard.md`).
-//! * `scoring`: how a contact's score is computed from its stored history.
+//! * `scoring`: how a contact's score is computed from its stored history; `history`:
+//!   the rescoring's cache of parsed histories, read as deltas.
 //! * `auth`: keys, roles and how a request proves it holds one.
 //! * [`error`]: the one [`Error`] type; every failure answers
 //!   `{"error":{"code","message","field"}}`.
@@ -46,6 +47,7 @@ mod automation_api;
 mod commit;
 mod contacts;
 mod dashboard;
+mod history;
 pub mod deliver;
 pub mod error;
 mod ingest;

@@ -176,6 +176,15 @@ pub(crate) fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
+/// The rows of a `VALUES` list of `n` `(id, position)` pairs: `($1, $2), ($3, $4), ...`,
+/// or `(?, ?), ...` for a backend with `ANONYMOUS_PARAMS` (see [`row_params`]).
+pub(crate) fn position_values(anonymous: bool, n: usize) -> String {
+    (0..n)
+        .map(|i| row_params(anonymous, 2 * i, 2))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Columns of `scores` and `score_history`, in decoding order.
 pub(crate) const SCORE_COLUMNS: &str = "contact_id, as_of, score, label, grade, stage, result";
 
@@ -225,9 +234,10 @@ macro_rules! impl_store {
                 backoff, INSERT_CHUNK, decode_cursor, encode_cursor, fingerprint, like_pattern, page_limit,
                 ADJUSTMENT_COLUMNS, EVENT_COLUMNS, IN_CHUNK, KEY_COLUMNS, MAX_ATTEMPTS,
                 MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, SCORE_COLUMNS, placeholders, row_params,
+                position_values,
             };
             use crate::{
-                Appended, Contact, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
+                Appended, Contact, ContactDelta, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
                 Result, ScorePage, ScoreQuery, Store, StoredAdjustment, StoredEvent, StoredScore,
             };
 
@@ -528,6 +538,33 @@ macro_rules! impl_store {
                     Ok(())
                 }
 
+                /// The contact records of `ids` (those that exist), in no order.
+                async fn contacts_in(&self, ids: &[String]) -> Result<Vec<Contact>, sqlx::Error> {
+                    let sql = format!(
+                        "SELECT id, attributes, created_at, updated_at FROM contacts WHERE id IN ({})",
+                        placeholders(ids.len())
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for id in ids {
+                        query = query.bind(id);
+                    }
+                    query.fetch_all(self.reader()).await?.iter().map(contact_from_row).collect()
+                }
+
+                /// The adjustments of `ids`, in the order they were made.
+                async fn adjustments_in(&self, ids: &[String]) -> Result<Vec<StoredAdjustment>, sqlx::Error> {
+                    let sql = format!(
+                        "SELECT {ADJUSTMENT_COLUMNS} FROM adjustments WHERE contact_id IN ({}) \
+                         ORDER BY at, id",
+                        placeholders(ids.len())
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for id in ids {
+                        query = query.bind(id);
+                    }
+                    query.fetch_all(self.reader()).await?.iter().map(adjustment_from_row).collect()
+                }
+
                 /// One attempt at [`Store::activate_model`].
                 async fn activate_model_once(&self, version: i64, now: Millis) -> Result<bool, sqlx::Error> {
                     let mut tx = self.begin_write().await?;
@@ -694,15 +731,7 @@ macro_rules! impl_store {
                         ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
                     for chunk in ids.chunks(IN_CHUNK) {
                         let list = placeholders(chunk.len());
-                        let sql = format!(
-                            "SELECT id, attributes, created_at, updated_at FROM contacts WHERE id IN ({list})"
-                        );
-                        let mut query = sqlx::query(&sql);
-                        for id in chunk {
-                            query = query.bind(id);
-                        }
-                        for row in query.fetch_all(self.reader()).await? {
-                            let contact = contact_from_row(&row)?;
+                        for contact in self.contacts_in(chunk).await? {
                             if let Some(&i) = position.get(contact.id.as_str()) {
                                 all[i].contact = Some(contact);
                             }
@@ -728,18 +757,102 @@ macro_rules! impl_store {
                                 all[i].history.push(event);
                             }
                         }
+                        for adjustment in self.adjustments_in(chunk).await? {
+                            if let Some(&i) = position.get(adjustment.adjustment.contact_id.as_str()) {
+                                all[i].adjustments.push(adjustment);
+                            }
+                        }
+                    }
+                    Ok(all)
+                }
+
+                async fn deltas_of(&self, wanted: &[(String, i64)]) -> Result<Vec<ContactDelta>> {
+                    let mut all: Vec<ContactDelta> = wanted
+                        .iter()
+                        .map(|(id, _)| ContactDelta { id: id.clone(), ..ContactDelta::default() })
+                        .collect();
+                    let position: HashMap<&str, usize> =
+                        wanted.iter().enumerate().map(|(i, (id, _))| (id.as_str(), i)).collect();
+                    // Two parameters per contact in the `VALUES` list.
+                    for chunk in wanted.chunks(IN_CHUNK / 2) {
+                        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+                        for contact in self.contacts_in(&ids).await? {
+                            if let Some(&i) = position.get(contact.id.as_str()) {
+                                all[i].contact = Some(contact);
+                            }
+                        }
+                        for adjustment in self.adjustments_in(&ids).await? {
+                            if let Some(&i) = position.get(adjustment.adjustment.contact_id.as_str()) {
+                                all[i].adjustments.push(adjustment);
+                            }
+                        }
+                        let list = placeholders(ids.len());
                         let sql = format!(
-                            "SELECT {ADJUSTMENT_COLUMNS} FROM adjustments WHERE contact_id IN ({list}) \
-                             ORDER BY at, id"
+                            "SELECT user_id, anonymous_id FROM links WHERE user_id IN ({list}) \
+                             ORDER BY anonymous_id"
                         );
                         let mut query = sqlx::query(&sql);
-                        for id in chunk {
+                        for id in &ids {
                             query = query.bind(id);
                         }
                         for row in query.fetch_all(self.reader()).await? {
-                            let adjustment = adjustment_from_row(&row)?;
-                            if let Some(&i) = position.get(adjustment.adjustment.contact_id.as_str()) {
-                                all[i].adjustments.push(adjustment);
+                            let owner: String = row.try_get(0)?;
+                            if let Some(&i) = position.get(owner.as_str()) {
+                                all[i].links.push(row.try_get(1)?);
+                            }
+                        }
+                        // The history after each contact's position, as `history` reads
+                        // it, tagged with the contact it belongs to...
+                        let sql = format!(
+                            "WITH w (id, pos) AS (VALUES {values}) \
+                             SELECT {QUALIFIED_EVENT_COLUMNS}, w.id AS owner FROM w \
+                             JOIN events ON events.user_id = w.id AND events.seq > w.pos \
+                             UNION ALL \
+                             SELECT {QUALIFIED_EVENT_COLUMNS}, w.id AS owner FROM w \
+                             JOIN links ON links.user_id = w.id \
+                             JOIN events ON events.anonymous_id = links.anonymous_id \
+                             WHERE events.user_id IS NULL AND events.seq > w.pos \
+                             ORDER BY seq",
+                            values = position_values(<$ty>::ANONYMOUS_PARAMS, chunk.len()),
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for (id, after) in chunk {
+                            query = query.bind(id).bind(*after);
+                        }
+                        for row in query.fetch_all(self.reader()).await? {
+                            let owner: String = row.try_get(8)?;
+                            let event = event_from_row(&row)?;
+                            if let Some(&i) = position.get(owner.as_str()) {
+                                all[i].history.push(event);
+                            }
+                        }
+                        // ...and how many messages it has at or before (an index-only
+                        // count, for the contacts read from a position).
+                        let held: Vec<&(String, i64)> = chunk.iter().filter(|(_, after)| *after > 0).collect();
+                        if held.is_empty() {
+                            continue;
+                        }
+                        let sql = format!(
+                            "WITH w (id, pos) AS (VALUES {values}) \
+                             SELECT owner, COUNT(*) FROM ( \
+                             SELECT w.id AS owner FROM w \
+                             JOIN events ON events.user_id = w.id AND events.seq <= w.pos \
+                             UNION ALL \
+                             SELECT w.id AS owner FROM w JOIN links ON links.user_id = w.id \
+                             JOIN events ON events.anonymous_id = links.anonymous_id \
+                             WHERE events.user_id IS NULL AND events.seq <= w.pos) AS t \
+                             GROUP BY owner",
+                            values = position_values(<$ty>::ANONYMOUS_PARAMS, held.len()),
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for (id, after) in held {
+                            query = query.bind(id).bind(*after);
+                        }
+                        for row in query.fetch_all(self.reader()).await? {
+                            let owner: String = row.try_get(0)?;
+                            let count: i64 = row.try_get(1)?;
+                            if let Some(&i) = position.get(owner.as_str()) {
+                                all[i].before = u64::try_from(count).unwrap_or(0);
                             }
                         }
                     }
