@@ -41,6 +41,7 @@
 //! previous is dropped), a cheap approximation of least-recently-used.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use leadscore_engine::{Attributes, Engine, EventClass, Identify, Millis, ScoreResult};
@@ -234,6 +235,10 @@ fn classify(engine: &Engine, id: &str, stored: &StoredEvent) -> Option<Message> 
 #[derive(Debug, Default)]
 pub struct HistoryCache {
     inner: Mutex<Generations>,
+    /// Contacts rescored from a cached history and a delta.
+    deltas: AtomicU64,
+    /// Contacts whose whole history was read (not cached, or the entry did not hold).
+    full: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -283,6 +288,36 @@ impl HistoryCache {
                 inner.current_cost -= old.cost();
             }
         }
+    }
+
+    /// Count a rescoring batch: `full` of its `total` contacts had their whole history
+    /// read.
+    pub fn count(&self, total: usize, full: usize) {
+        let to = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        self.full.fetch_add(to(full), Ordering::Relaxed);
+        self.deltas
+            .fetch_add(to(total.saturating_sub(full)), Ordering::Relaxed);
+    }
+
+    /// The counters for `/metrics`: `leadscore_history_reads_total{read="delta"|"full"}`
+    /// (contacts rescored from a cached history plus the messages after it, or from a
+    /// whole history) and `leadscore_history_cached` (entries held).
+    pub fn render(&self) -> String {
+        let entries = {
+            let inner = self.lock();
+            inner.current.len() + inner.previous.len()
+        };
+        format!(
+            "# HELP leadscore_history_reads_total Contacts rescored from a cached history plus a delta, or from a whole history.\n\
+             # TYPE leadscore_history_reads_total counter\n\
+             leadscore_history_reads_total{{read=\"delta\"}} {}\n\
+             leadscore_history_reads_total{{read=\"full\"}} {}\n\
+             # HELP leadscore_history_cached Contacts whose parsed history is cached.\n\
+             # TYPE leadscore_history_cached gauge\n\
+             leadscore_history_cached {entries}\n",
+            self.deltas.load(Ordering::Relaxed),
+            self.full.load(Ordering::Relaxed),
+        )
     }
 
     /// Forget every entry (a model activation: they were classified for the old one).

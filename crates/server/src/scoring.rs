@@ -98,6 +98,8 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
     let stale: Vec<usize> = (0..ids.len())
         .filter(|&i| !entries[i].continues(&engine, &deltas[i]))
         .collect();
+    let uncached = entries.iter().filter(|e| e.position() == 0).count();
+    state.history.count(ids.len(), uncached + stale.len());
     if !stale.is_empty() {
         let again: Vec<(String, i64)> = stale.iter().map(|&i| (ids[i].clone(), 0)).collect();
         for (&i, delta) in stale.iter().zip(state.store.deltas_of(&again).await?) {
