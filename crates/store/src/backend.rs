@@ -36,6 +36,10 @@ pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
 /// statements slower).
 pub(crate) const INSERT_CHUNK: usize = 500;
 
+/// Scores per multi-row statement of a single-writer backend's batch save (8
+/// parameters each).
+pub(crate) const SCORE_CHUNK: usize = 250;
+
 /// Page size when the query asks for 0.
 pub(crate) const DEFAULT_LIMIT: u32 = 50;
 
@@ -234,7 +238,7 @@ macro_rules! impl_store {
                 backoff, INSERT_CHUNK, decode_cursor, encode_cursor, fingerprint, like_pattern, page_limit,
                 ADJUSTMENT_COLUMNS, EVENT_COLUMNS, IN_CHUNK, KEY_COLUMNS, MAX_ATTEMPTS,
                 MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, SCORE_COLUMNS, placeholders, row_params,
-                position_values,
+                position_values, SCORE_CHUNK,
             };
             use crate::{
                 Appended, Contact, ContactDelta, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
@@ -478,6 +482,9 @@ macro_rules! impl_store {
                 }
 
                 async fn save_scores_once(&self, scores: &[StoredScore]) -> Result<(), sqlx::Error> {
+                    if <$ty>::SINGLE_WRITER {
+                        return self.save_scores_serial(scores).await;
+                    }
                     let mut tx = self.begin_write().await?;
                     for score in scores {
                     let print = fingerprint(&score.result);
@@ -563,6 +570,89 @@ macro_rules! impl_store {
                         query = query.bind(id);
                     }
                     query.fetch_all(self.reader()).await?.iter().map(adjustment_from_row).collect()
+                }
+
+                /// [`Store::save_scores`] for a backend whose write transactions exclude
+                /// every other writer (SQLite's `BEGIN IMMEDIATE`): the current
+                /// fingerprints are read first and the scores and history rows written
+                /// with a few multi-row statements per [`SCORE_CHUNK`], instead of one or
+                /// two statements per score (each a round trip to the database thread).
+                /// Inside such a transaction the read cannot go stale, so this stores
+                /// exactly what the conditional upserts would.
+                async fn save_scores_serial(&self, scores: &[StoredScore]) -> Result<(), sqlx::Error> {
+                    let anonymous = <$ty>::ANONYMOUS_PARAMS;
+                    let mut tx = self.begin_write().await?;
+                    for chunk in scores.chunks(SCORE_CHUNK) {
+                        let sql = format!(
+                            "SELECT contact_id, fingerprint FROM scores WHERE contact_id IN {}",
+                            row_params(anonymous, 0, chunk.len())
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for score in chunk {
+                            query = query.bind(&score.contact_id);
+                        }
+                        let mut current: HashMap<String, String> = HashMap::new();
+                        for row in query.fetch_all(&mut *tx).await? {
+                            current.insert(row.try_get(0)?, row.try_get(1)?);
+                        }
+                        let prints: Vec<String> = chunk.iter().map(|s| fingerprint(&s.result)).collect();
+                        // In order, so that a contact saved twice compares with its first save.
+                        let mut changed = Vec::new();
+                        for (score, print) in chunk.iter().zip(&prints) {
+                            if current.get(&score.contact_id) != Some(print) {
+                                changed.push(score);
+                                current.insert(score.contact_id.clone(), print.clone());
+                            }
+                        }
+                        let rows: Vec<String> =
+                            (0..chunk.len()).map(|i| row_params(anonymous, i * 8, 8)).collect();
+                        let sql = format!(
+                            "INSERT INTO scores \
+                             (contact_id, as_of, score, label, grade, stage, result, fingerprint) \
+                             VALUES {} ON CONFLICT (contact_id) DO UPDATE SET as_of = excluded.as_of, \
+                             score = excluded.score, label = excluded.label, grade = excluded.grade, \
+                             stage = excluded.stage, result = excluded.result, \
+                             fingerprint = excluded.fingerprint",
+                            rows.join(", ")
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for (score, print) in chunk.iter().zip(&prints) {
+                            query = query
+                                .bind(&score.contact_id)
+                                .bind(score.as_of)
+                                .bind(score.score)
+                                .bind(&score.label)
+                                .bind(&score.grade)
+                                .bind(&score.stage)
+                                .bind(&score.result)
+                                .bind(print);
+                        }
+                        query.execute(&mut *tx).await?;
+                        if changed.is_empty() {
+                            continue;
+                        }
+                        let rows: Vec<String> =
+                            (0..changed.len()).map(|i| row_params(anonymous, i * 7, 7)).collect();
+                        let sql = format!(
+                            "INSERT INTO score_history \
+                             (contact_id, as_of, score, label, grade, stage, result) VALUES {}",
+                            rows.join(", ")
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for score in changed {
+                            query = query
+                                .bind(&score.contact_id)
+                                .bind(score.as_of)
+                                .bind(score.score)
+                                .bind(&score.label)
+                                .bind(&score.grade)
+                                .bind(&score.stage)
+                                .bind(&score.result);
+                        }
+                        query.execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 /// One attempt at [`Store::activate_model`].

@@ -85,6 +85,9 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// Whether a write transaction excludes every other writer: PostgreSQL: no (several
+    /// servers write at once), so every write is a conditional statement.
+    pub(crate) const SINGLE_WRITER: bool = false;
     /// Whether multi-row inserts use anonymous parameters: PostgreSQL numbers its parameters (`$N`); it has no `?`.
     pub(crate) const ANONYMOUS_PARAMS: bool = false;
 }
