@@ -548,8 +548,8 @@ macro_rules! impl_store {
                 /// The contact records of `ids` (those that exist), in no order.
                 async fn contacts_in(&self, ids: &[String]) -> Result<Vec<Contact>, sqlx::Error> {
                     let sql = format!(
-                        "SELECT id, attributes, created_at, updated_at FROM contacts WHERE id IN ({})",
-                        placeholders(ids.len())
+                        "SELECT id, attributes, created_at, updated_at FROM contacts WHERE id IN {}",
+                        row_params(<$ty>::ANONYMOUS_PARAMS, 0, ids.len())
                     );
                     let mut query = sqlx::query(&sql);
                     for id in ids {
@@ -561,9 +561,9 @@ macro_rules! impl_store {
                 /// The adjustments of `ids`, in the order they were made.
                 async fn adjustments_in(&self, ids: &[String]) -> Result<Vec<StoredAdjustment>, sqlx::Error> {
                     let sql = format!(
-                        "SELECT {ADJUSTMENT_COLUMNS} FROM adjustments WHERE contact_id IN ({}) \
+                        "SELECT {ADJUSTMENT_COLUMNS} FROM adjustments WHERE contact_id IN {} \
                          ORDER BY at, id",
-                        placeholders(ids.len())
+                        row_params(<$ty>::ANONYMOUS_PARAMS, 0, ids.len())
                     );
                     let mut query = sqlx::query(&sql);
                     for id in ids {
@@ -876,10 +876,10 @@ macro_rules! impl_store {
                                 all[i].adjustments.push(adjustment);
                             }
                         }
-                        let list = placeholders(ids.len());
                         let sql = format!(
-                            "SELECT user_id, anonymous_id FROM links WHERE user_id IN ({list}) \
-                             ORDER BY anonymous_id"
+                            "SELECT user_id, anonymous_id FROM links WHERE user_id IN {} \
+                             ORDER BY anonymous_id",
+                            row_params(<$ty>::ANONYMOUS_PARAMS, 0, ids.len())
                         );
                         let mut query = sqlx::query(&sql);
                         for id in &ids {
@@ -899,11 +899,12 @@ macro_rules! impl_store {
                              JOIN events ON events.user_id = w.id AND events.seq > w.pos \
                              UNION ALL \
                              SELECT {QUALIFIED_EVENT_COLUMNS}, w.id AS owner FROM w \
-                             JOIN links ON links.user_id = w.id \
-                             JOIN events ON events.anonymous_id = links.anonymous_id \
+                             {join} links ON links.user_id = w.id \
+                             {join} events ON events.anonymous_id = links.anonymous_id \
                              WHERE events.user_id IS NULL AND events.seq > w.pos \
                              ORDER BY seq",
                             values = position_values(<$ty>::ANONYMOUS_PARAMS, chunk.len()),
+                            join = <$ty>::JOIN_IN_ORDER,
                         );
                         let mut query = sqlx::query(&sql);
                         for (id, after) in chunk {
@@ -928,11 +929,12 @@ macro_rules! impl_store {
                              SELECT w.id AS owner FROM w \
                              JOIN events ON events.user_id = w.id AND events.seq <= w.pos \
                              UNION ALL \
-                             SELECT w.id AS owner FROM w JOIN links ON links.user_id = w.id \
-                             JOIN events ON events.anonymous_id = links.anonymous_id \
+                             SELECT w.id AS owner FROM w {join} links ON links.user_id = w.id \
+                             {join} events ON events.anonymous_id = links.anonymous_id \
                              WHERE events.user_id IS NULL AND events.seq <= w.pos) AS t \
                              GROUP BY owner",
                             values = position_values(<$ty>::ANONYMOUS_PARAMS, held.len()),
+                            join = <$ty>::JOIN_IN_ORDER,
                         );
                         let mut query = sqlx::query(&sql);
                         for (id, after) in held {

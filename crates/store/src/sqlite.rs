@@ -62,6 +62,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .pragma("cache_size", CACHE_SIZE)
+            // Statement journals (multi-row upserts inside a transaction) in memory, not
+            // in temporary files: they were 6 % of the writer's time under load.
+            .pragma("temp_store", "memory")
             .busy_timeout(BUSY_TIMEOUT);
         // Connect the writer first: it creates the file and switches it to WAL.
         let writer = SqlitePoolOptions::new()
@@ -121,6 +124,10 @@ impl SqliteStore {
     /// Whether a write transaction excludes every other writer: SQLite: yes
     /// (`BEGIN IMMEDIATE`), so a batch save may read, then write.
     pub(crate) const SINGLE_WRITER: bool = true;
+    /// A join its planner keeps in the order written: SQLite: `CROSS JOIN`. Without
+    /// statistics it would start a contact's anonymous messages from the index of
+    /// `user_id IS NULL`, a scan of every anonymous message of the log.
+    pub(crate) const JOIN_IN_ORDER: &str = "CROSS JOIN";
     /// Whether multi-row inserts use anonymous parameters: SQLite: `?` (see `backend::row_params`).
     pub(crate) const ANONYMOUS_PARAMS: bool = true;
 }
