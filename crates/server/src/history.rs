@@ -70,7 +70,10 @@ enum Payload {
     /// An event the model looks at.
     Event(EventClass),
     /// An identify call's traits.
-    Traits(Option<String>, Vec<(String, Option<leadscore_engine::Value>)>),
+    Traits(
+        Option<String>,
+        Vec<(String, Option<leadscore_engine::Value>)>,
+    ),
     /// Nothing for the engine (an event the model ignores, an alias, a group call).
     None,
 }
@@ -161,18 +164,24 @@ impl Entry {
                 *at = (*at).min(message.timestamp);
             }
         }
+        // Another id's message counts once its link exists (one linked without a
+        // message in this history is trusted).
         let counts = |message: &&Message| {
             message.own
-                || !message
+                || message
                     .anonymous_id
                     .as_deref()
                     .and_then(|a| linked.get(a))
-                    .is_some_and(|&at| at > now)
+                    .is_none_or(|&at| at <= now)
         };
-        let events = self.messages.iter().filter(counts).filter_map(|m| match &m.payload {
-            Payload::Event(class) => Some((m.timestamp, class)),
-            _ => None,
-        });
+        let events = self
+            .messages
+            .iter()
+            .filter(counts)
+            .filter_map(|m| match &m.payload {
+                Payload::Event(class) => Some((m.timestamp, class)),
+                _ => None,
+            });
         let identifies: Vec<Identify> = self
             .messages
             .iter()

@@ -1,8 +1,10 @@
 //! A contact's score from what the store holds: its attributes and its whole history.
 //!
-//! Rescoring from the full log is simple and always right, also for out-of-order and
-//! duplicate events (the engine sorts and deduplicates by `messageId`); faster,
-//! incremental paths can replace it later without changing a result.
+//! Scoring from the full log is simple and always right, also for out-of-order and
+//! duplicate events (the engine sorts and deduplicates by `messageId`). The background
+//! rescorings ([`rescore_many`]) get the same full history through the history cache
+//! (`history`), which reads only what was appended since a contact's last rescoring;
+//! single-contact requests read the log whole.
 //!
 //! Anonymous activity counts once a link (an `identify` with both ids, or an `alias`)
 //! at or before the instant scored exists, as in the batch CLI, so a score `as_of` a
@@ -110,11 +112,10 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
     // Parsing and scoring are CPU work: off the async workers (so requests keep being
     // served), on every core.
     let scoring_engine = Arc::clone(&engine);
-    let (entries, results) = tokio::task::spawn_blocking(move || {
-        score_deltas(&scoring_engine, entries, &deltas, now)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("scoring task failed: {e}")))?;
+    let (entries, results) =
+        tokio::task::spawn_blocking(move || score_deltas(&scoring_engine, entries, &deltas, now))
+            .await
+            .map_err(|e| Error::Internal(format!("scoring task failed: {e}")))?;
     state.history.put(ids.iter().cloned().zip(entries));
     let results = results?;
     let scored: Vec<String> = results.iter().map(|(id, _)| id.clone()).collect();

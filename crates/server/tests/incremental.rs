@@ -159,5 +159,8 @@ async fn cached_rescoring_gives_the_scores_of_a_full_re_read() {
     let deltas = metric(&metrics, "leadscore_history_reads_total{read=\"delta\"}");
     let full = metric(&metrics, "leadscore_history_reads_total{read=\"full\"}");
     assert!(deltas > full, "delta reads {deltas}, full reads {full}");
-    assert!(full > u64::from(USERS as u32), "full reads {full}: no entry was ever rebuilt");
+    assert!(
+        full > u64::from(USERS as u32),
+        "full reads {full}: no entry was ever rebuilt"
+    );
 }

@@ -180,13 +180,31 @@ pub(crate) fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
-/// The rows of a `VALUES` list of `n` `(id, position)` pairs: `($1, $2), ($3, $4), ...`,
-/// or `(?, ?), ...` for a backend with `ANONYMOUS_PARAMS` (see [`row_params`]).
-pub(crate) fn position_values(anonymous: bool, n: usize) -> String {
-    (0..n)
-        .map(|i| row_params(anonymous, 2 * i, 2))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The messages of each contact's history (its own and the anonymous-only messages of
+/// the ids linked to it, as `history` reads them) whose position compares with the
+/// contact's as `cmp` says (`>`: after it, `<=`: at or before it): `select` of each,
+/// and the contact as `owner`. The contacts are a `VALUES` list `w (id, pos)` of `n`
+/// `(id, position)` pairs, bound in that order (`?` when `anonymous`, see
+/// [`row_params`]); `join` is a join the backend's planner keeps in the order written.
+pub(crate) fn around_positions(
+    select: &str,
+    cmp: &str,
+    n: usize,
+    anonymous: bool,
+    join: &str,
+) -> String {
+    let values: Vec<String> = (0..n).map(|i| row_params(anonymous, 2 * i, 2)).collect();
+    format!(
+        "WITH w (id, pos) AS (VALUES {values}) \
+         SELECT {select}, w.id AS owner FROM w \
+         JOIN events ON events.user_id = w.id AND events.seq {cmp} w.pos \
+         UNION ALL \
+         SELECT {select}, w.id AS owner FROM w \
+         {join} links ON links.user_id = w.id \
+         {join} events ON events.anonymous_id = links.anonymous_id \
+         WHERE events.user_id IS NULL AND events.seq {cmp} w.pos",
+        values = values.join(", ")
+    )
 }
 
 /// Columns of `scores` and `score_history`, in decoding order.
@@ -238,7 +256,7 @@ macro_rules! impl_store {
                 backoff, INSERT_CHUNK, decode_cursor, encode_cursor, fingerprint, like_pattern, page_limit,
                 ADJUSTMENT_COLUMNS, EVENT_COLUMNS, IN_CHUNK, KEY_COLUMNS, MAX_ATTEMPTS,
                 MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, SCORE_COLUMNS, placeholders, row_params,
-                position_values, SCORE_CHUNK,
+                around_positions, SCORE_CHUNK,
             };
             use crate::{
                 Appended, Contact, ContactDelta, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
@@ -894,17 +912,14 @@ macro_rules! impl_store {
                         // The history after each contact's position, as `history` reads
                         // it, tagged with the contact it belongs to...
                         let sql = format!(
-                            "WITH w (id, pos) AS (VALUES {values}) \
-                             SELECT {QUALIFIED_EVENT_COLUMNS}, w.id AS owner FROM w \
-                             JOIN events ON events.user_id = w.id AND events.seq > w.pos \
-                             UNION ALL \
-                             SELECT {QUALIFIED_EVENT_COLUMNS}, w.id AS owner FROM w \
-                             {join} links ON links.user_id = w.id \
-                             {join} events ON events.anonymous_id = links.anonymous_id \
-                             WHERE events.user_id IS NULL AND events.seq > w.pos \
-                             ORDER BY seq",
-                            values = position_values(<$ty>::ANONYMOUS_PARAMS, chunk.len()),
-                            join = <$ty>::JOIN_IN_ORDER,
+                            "{} ORDER BY seq",
+                            around_positions(
+                                QUALIFIED_EVENT_COLUMNS,
+                                ">",
+                                chunk.len(),
+                                <$ty>::ANONYMOUS_PARAMS,
+                                <$ty>::JOIN_IN_ORDER
+                            )
                         );
                         let mut query = sqlx::query(&sql);
                         for (id, after) in chunk {
@@ -924,17 +939,14 @@ macro_rules! impl_store {
                             continue;
                         }
                         let sql = format!(
-                            "WITH w (id, pos) AS (VALUES {values}) \
-                             SELECT owner, COUNT(*) FROM ( \
-                             SELECT w.id AS owner FROM w \
-                             JOIN events ON events.user_id = w.id AND events.seq <= w.pos \
-                             UNION ALL \
-                             SELECT w.id AS owner FROM w {join} links ON links.user_id = w.id \
-                             {join} events ON events.anonymous_id = links.anonymous_id \
-                             WHERE events.user_id IS NULL AND events.seq <= w.pos) AS t \
-                             GROUP BY owner",
-                            values = position_values(<$ty>::ANONYMOUS_PARAMS, held.len()),
-                            join = <$ty>::JOIN_IN_ORDER,
+                            "SELECT owner, COUNT(*) FROM ({}) AS t GROUP BY owner",
+                            around_positions(
+                                "events.seq",
+                                "<=",
+                                held.len(),
+                                <$ty>::ANONYMOUS_PARAMS,
+                                <$ty>::JOIN_IN_ORDER
+                            )
                         );
                         let mut query = sqlx::query(&sql);
                         for (id, after) in held {

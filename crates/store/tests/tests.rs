@@ -362,9 +362,7 @@ mod suite {
         store.save_scores(&[]).await.unwrap();
     }
 
-    pub async fn deltas_hold_what_follows_a_position_and_what_checks_the_rest(
-        store: &impl Store,
-    ) {
+    pub async fn deltas_hold_what_follows_a_position_and_what_checks_the_rest(store: &impl Store) {
         store
             .append(&[
                 anon("a-1", "anon", 1),
@@ -386,7 +384,10 @@ mod suite {
         for delta in &first {
             assert_eq!(delta.history, store.history(&delta.id).await.unwrap());
             assert_eq!(delta.contact, store.contact(&delta.id).await.unwrap());
-            assert_eq!(delta.adjustments, store.adjustments(&delta.id).await.unwrap());
+            assert_eq!(
+                delta.adjustments,
+                store.adjustments(&delta.id).await.unwrap()
+            );
             assert_eq!(delta.before, 0);
         }
         assert!(first[0].links.is_empty() && first[1].contact.is_none());
@@ -419,7 +420,10 @@ mod suite {
         assert!(next[1].links.is_empty());
         // Read from its position, the whole history is what was before plus the delta.
         let full = store.history("u1").await.unwrap();
-        assert_eq!(full.len() as u64, next[0].before + next[0].history.len() as u64);
+        assert_eq!(
+            full.len() as u64,
+            next[0].before + next[0].history.len() as u64
+        );
         assert_eq!(&full[full.len() - 2..], next[0].history.as_slice());
     }
 
