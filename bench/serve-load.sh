@@ -3,6 +3,9 @@
 #
 #   bench/serve-load.sh [CONTACTS=100000] [SECONDS=10] [CLIENTS=16]
 #
+# SECTIONS=13 runs only sections 1 and 3 (default: all); LEADSCORE_BIN and LOAD_BIN
+# measure other builds (say, a baseline) with the same script.
+#
 # 1. Durable ingestion on SQLite: /v1/batch requests of 100 events from CLIENTS
 #    concurrent clients for SECONDS (each 200 only after the group commit), then
 #    single-event /v1/track requests (p50/p99 latency).
@@ -22,10 +25,14 @@ CLIENTS=${3:-16}
 PORT=${LEADSCORE_BENCH_PORT:-18089}
 BASE="http://127.0.0.1:$PORT"
 
-cargo build --release -q -p leadscore-cli
-cargo build --release -q -p leadscore-server --example load
-B=target/release/leadscore
-LOAD=target/release/examples/load
+# LEADSCORE_BIN and LOAD_BIN run other builds (a baseline) instead of building these.
+T=${CARGO_TARGET_DIR:-target}
+if [ -z "${LEADSCORE_BIN:-}" ]; then
+    cargo build --release -q -p leadscore-cli
+    cargo build --release -q -p leadscore-server --example load
+fi
+B=${LEADSCORE_BIN:-$T/release/leadscore}
+LOAD=${LOAD_BIN:-$T/release/examples/load}
 DIR=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$DIR"' EXIT
 
@@ -45,14 +52,19 @@ stop() { kill -TERM "$PID"; wait "$PID" || true; }
 key() { "$B" keys create --db "$1" --role "$2" | tail -n 1; }
 ms() { date +%s%3N; }
 
+SECTIONS=${SECTIONS:-123}
+if [[ $SECTIONS == *1* ]]; then
 echo "== 1. SQLite ingestion ($CLIENTS clients, ${SECONDS_} s each)"
 DB="sqlite://$DIR/ingest.db"
 WRITE=$(key "$DB" write)
 start "$DB"
 "$LOAD" "$BASE" "$WRITE" "$CLIENTS" "$SECONDS_" batch
 "$LOAD" "$BASE" "$WRITE" "$CLIENTS" "$SECONDS_" single
+curl -s "$BASE/metrics" | grep '^leadscore_history_reads_total' || true
 stop
+fi
 
+if [[ $SECTIONS == *2* ]]; then
 echo "== 2. PostgreSQL ingestion"
 psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS leadscore_bench" \
     -c "CREATE DATABASE leadscore_bench" >/dev/null
@@ -61,7 +73,9 @@ WRITE=$(key "$DB" write)
 start "$DB"
 "$LOAD" "$BASE" "$WRITE" "$CLIENTS" "$SECONDS_" batch
 stop
+fi
 
+if [[ $SECTIONS == *3* ]]; then
 echo "== 3. $CONTACTS contacts stored (SQLite)"
 DB="sqlite://$DIR/contacts.db"
 ADMIN=$(key "$DB" admin)
@@ -97,3 +111,4 @@ done
 T1=$(ms)
 echo "activation rescoring of $CONTACTS contacts: $((T1 - T0)) ms ($((CONTACTS * 1000 / (T1 - T0 + 1))) contacts/s)"
 stop
+fi

@@ -14,7 +14,9 @@
 //! Rescoring runs after the acknowledgement, in a second task: the committer adds the
 //! contacts whose history changed to a pending set and the rescorer recomputes each
 //! pending contact from the log (so one rescoring covers every event committed before
-//! it read the history). [`Committer::settled`] waits until every contact touched by
+//! it read the history; the history cache makes that read a delta of what is new).
+//! The rescorer's score saves share SQLite's one writer with the appends; they are a
+//! few multi-row statements per batch, so an append waits for them briefly. [`Committer::settled`] waits until every contact touched by
 //! an acknowledged message has been rescored; the API's reads of stored scores call it,
 //! so a read after a `200` still sees the new score.
 //!

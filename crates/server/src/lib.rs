@@ -26,7 +26,8 @@
 //!   now; `reports`: `/api/v1/reports/distribution`, the score histogram and funnel.
 //! * `dashboard`: the web dashboard at `/` (embedded HTML, CSS and JavaScript over the
 //!   REST API; `docs/dashboard.md`).
-//! * `scoring`: how a contact's score is computed from its stored history.
+//! * `scoring`: how a contact's score is computed from its stored history; `history`:
+//!   the rescoring's cache of parsed histories, read as deltas.
 //! * `auth`: keys, roles and how a request proves it holds one.
 //! * [`error`]: the one [`Error`] type; every failure answers
 //!   `{"error":{"code","message","field"}}`.
@@ -51,6 +52,7 @@ mod contacts;
 mod dashboard;
 pub mod deliver;
 pub mod error;
+mod history;
 mod ingest;
 pub mod keys;
 pub mod metrics;

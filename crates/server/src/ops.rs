@@ -34,6 +34,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let mut text = state.metrics.render();
     text.push_str(&state.rescoring.render());
     text.push_str(&state.automation.render());
+    text.push_str(&state.history.render());
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

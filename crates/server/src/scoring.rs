@@ -1,8 +1,10 @@
 //! A contact's score from what the store holds: its attributes and its whole history.
 //!
-//! Rescoring from the full log is simple and always right, also for out-of-order and
-//! duplicate events (the engine sorts and deduplicates by `messageId`); faster,
-//! incremental paths can replace it later without changing a result.
+//! Scoring from the full log is simple and always right, also for out-of-order and
+//! duplicate events (the engine sorts and deduplicates by `messageId`). The background
+//! rescorings ([`rescore_many`]) get the same full history through the history cache
+//! (`history`), which reads only what was appended since a contact's last rescoring;
+//! single-contact requests read the log whole.
 //!
 //! Anonymous activity counts once a link (an `identify` with both ids, or an `alias`)
 //! at or before the instant scored exists, as in the batch CLI, so a score `as_of` a
@@ -16,10 +18,12 @@ use leadscore_engine::{
 };
 use leadscore_formats::{MessageKind, ResultJson, parse_message};
 use leadscore_store::{
-    Automation as _, ContactInputs, Store as _, StoredAdjustment, StoredEvent, StoredScore,
+    Automation as _, Contact, ContactDelta, ContactInputs, Store as _, StoredAdjustment,
+    StoredEvent, StoredScore,
 };
 
 use crate::error::{Error, Result};
+use crate::history::Entry;
 use crate::state::AppState;
 
 /// The current wall-clock time in milliseconds since the epoch.
@@ -59,12 +63,7 @@ pub fn score_inputs(
     if inputs.contact.is_none() && inputs.history.is_empty() {
         return Ok(None);
     }
-    let attributes = match &inputs.contact {
-        Some(contact) => attributes_from_json(&contact.attributes).map_err(|e| {
-            Error::Internal(format!("contact `{id}`: stored attributes unreadable: {e}"))
-        })?,
-        None => Attributes::new(),
-    };
+    let attributes = stored_attributes(id, inputs.contact.as_ref())?;
     let (events, identifies) = self::inputs(id, &inputs.history, now);
     let adjustments = adjustments(engine, &inputs.adjustments);
     Ok(Some(engine.score(
@@ -79,8 +78,10 @@ pub fn score_inputs(
 /// Rescore many contacts now and store their scores in one transaction: what the
 /// background rescorings (after ingestion, an activation, the tick) use, so that a
 /// thousand contacts cost a few reads and one commit instead of four statements and
-/// a commit each. Automation (stages, routing, trigger edges) runs per contact as in
-/// [`rescore`]. Returns how many contacts had something to score.
+/// a commit each. Histories come through the history cache (`history`): only the
+/// messages appended since a contact's last rescoring are read and parsed, with the
+/// result of a full re-read. Automation (stages, routing, trigger edges) runs per
+/// contact as in [`rescore`]. Returns how many contacts had something to score.
 pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
     if ids.is_empty() {
         return Ok(0);
@@ -88,21 +89,35 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
     let _guards = state.rescore_locks(ids).await;
     let now = now();
     let engine = state.engine();
-    let inputs = state.store.inputs_of(ids).await?;
-    // Scoring is CPU work: off the async workers, so requests keep being served.
+    let mut entries = state.history.take(&engine, ids);
+    let wanted: Vec<(String, i64)> = ids
+        .iter()
+        .zip(&entries)
+        .map(|(id, entry)| (id.clone(), entry.position()))
+        .collect();
+    let mut deltas = state.store.deltas_of(&wanted).await?;
+    // An entry the store's answer does not continue is read again whole.
+    let stale: Vec<usize> = (0..ids.len())
+        .filter(|&i| !entries[i].continues(&engine, &deltas[i]))
+        .collect();
+    let uncached = entries.iter().filter(|e| e.position() == 0).count();
+    state.history.count(ids.len(), uncached + stale.len());
+    if !stale.is_empty() {
+        let again: Vec<(String, i64)> = stale.iter().map(|&i| (ids[i].clone(), 0)).collect();
+        for (&i, delta) in stale.iter().zip(state.store.deltas_of(&again).await?) {
+            entries[i] = Entry::new(&engine);
+            deltas[i] = delta;
+        }
+    }
+    // Parsing and scoring are CPU work: off the async workers (so requests keep being
+    // served), on every core.
     let scoring_engine = Arc::clone(&engine);
-    let results = tokio::task::spawn_blocking(move || {
-        inputs
-            .iter()
-            .filter_map(|input| {
-                score_inputs(&scoring_engine, input, now)
-                    .transpose()
-                    .map(|result| result.map(|r| (input.id.clone(), r)))
-            })
-            .collect::<Result<Vec<_>>>()
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("scoring task failed: {e}")))??;
+    let (entries, results) =
+        tokio::task::spawn_blocking(move || score_deltas(&scoring_engine, entries, &deltas, now))
+            .await
+            .map_err(|e| Error::Internal(format!("scoring task failed: {e}")))?;
+    state.history.put(ids.iter().cloned().zip(entries));
+    let results = results?;
     let scored: Vec<String> = results.iter().map(|(id, _)| id.clone()).collect();
     let automation = state.store.automation_states(&scored).await?;
     // Stage changes of the whole batch in one transaction (a first scoring enters
@@ -137,6 +152,78 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
     }
     state.store.save_scores(&stored).await?;
     Ok(stored.len())
+}
+
+/// Contacts per thread below which [`score_deltas`] stays on one thread.
+const PARALLEL_MIN: usize = 64;
+
+/// Extend each contact's cache entry with its delta and score it as of `now`, in
+/// parallel chunks on every core. Returns the entries and, per contact with anything
+/// to score (a record or a history), its result.
+fn score_deltas(
+    engine: &Engine,
+    mut entries: Vec<Entry>,
+    deltas: &[ContactDelta],
+    now: Millis,
+) -> (Vec<Entry>, Result<Vec<(String, ScoreResult)>>) {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(entries.len() / PARALLEL_MIN)
+        .max(1);
+    let size = entries.len().div_ceil(threads);
+    let score_chunk = |entries: &mut [Entry], deltas: &[ContactDelta]| {
+        entries
+            .iter_mut()
+            .zip(deltas)
+            .filter_map(|(entry, delta)| {
+                let id = delta.id.as_str();
+                entry.extend(engine, id, delta);
+                if delta.contact.is_none() && entry.is_empty() {
+                    return None;
+                }
+                let attributes = match stored_attributes(id, delta.contact.as_ref()) {
+                    Ok(attributes) => attributes,
+                    Err(error) => return Some(Err(error)),
+                };
+                let adjustments = adjustments(engine, &delta.adjustments);
+                Some(Ok((
+                    id.to_owned(),
+                    entry.score(engine, attributes, &adjustments, now),
+                )))
+            })
+            .collect::<Vec<_>>()
+    };
+    let chunks: Vec<Vec<Result<(String, ScoreResult)>>> = if threads == 1 {
+        vec![score_chunk(&mut entries, deltas)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = entries
+                .chunks_mut(size)
+                .zip(deltas.chunks(size))
+                .map(|(entries, deltas)| scope.spawn(move || score_chunk(entries, deltas)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(Error::Internal("a scoring thread panicked".into()))]
+                    })
+                })
+                .collect()
+        })
+    };
+    let results = chunks.into_iter().flatten().collect();
+    (entries, results)
+}
+
+/// The attributes of a stored contact record (none without a record).
+fn stored_attributes(id: &str, contact: Option<&Contact>) -> Result<Attributes> {
+    match contact {
+        Some(contact) => attributes_from_json(&contact.attributes).map_err(|e| {
+            Error::Internal(format!("contact `{id}`: stored attributes unreadable: {e}"))
+        }),
+        None => Ok(Attributes::new()),
+    }
 }
 
 /// The engine's adjustments from the stored ones: a group is looked up by name in the

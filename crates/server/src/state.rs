@@ -66,6 +66,8 @@ pub struct AppState {
     pub(crate) rescore_locks: Arc<[tokio::sync::Mutex<()>]>,
     /// Ingestion's group committer and the rescoring behind it (`commit`).
     pub(crate) committer: Arc<crate::commit::Committer>,
+    /// Rescoring's cache of parsed histories (`history`).
+    pub(crate) history: Arc<crate::history::HistoryCache>,
     /// The delivery worker's wake-up and the automation counters (`deliver`).
     pub(crate) automation: Arc<crate::deliver::Shared>,
     /// The distribution report's cached score summaries (`reports`).
@@ -91,6 +93,7 @@ impl AppState {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             committer: Arc::default(),
+            history: Arc::default(),
             automation: Arc::default(),
             reports: Arc::default(),
         }
@@ -111,10 +114,13 @@ impl AppState {
             .version
     }
 
-    /// Score with `engine` (stored as `version`) from now on.
+    /// Score with `engine` (stored as `version`) from now on (and forget the histories
+    /// cached for the previous one).
     pub fn set_engine(&self, engine: Arc<Engine>, version: Option<i64>) {
         let mut active = self.active.write().unwrap_or_else(|e| e.into_inner());
         *active = ActiveModel { version, engine };
+        // The cached histories were classified for the old model.
+        self.history.clear();
     }
 
     /// The rescoring lock of contact `id`.

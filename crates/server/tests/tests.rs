@@ -13,6 +13,7 @@ mod adjustments;
 mod api;
 mod clients;
 mod group;
+mod incremental;
 mod ingest;
 mod models;
 mod ops;

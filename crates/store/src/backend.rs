@@ -37,6 +37,10 @@ pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
 /// statements slower).
 pub(crate) const INSERT_CHUNK: usize = 500;
 
+/// Scores per multi-row statement of a single-writer backend's batch save (8
+/// parameters each).
+pub(crate) const SCORE_CHUNK: usize = 250;
+
 /// Page size when the query asks for 0.
 pub(crate) const DEFAULT_LIMIT: u32 = 50;
 
@@ -177,6 +181,33 @@ pub(crate) fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
+/// The messages of each contact's history (its own and the anonymous-only messages of
+/// the ids linked to it, as `history` reads them) whose position compares with the
+/// contact's as `cmp` says (`>`: after it, `<=`: at or before it): `select` of each,
+/// and the contact as `owner`. The contacts are a `VALUES` list `w (id, pos)` of `n`
+/// `(id, position)` pairs, bound in that order (`?` when `anonymous`, see
+/// [`row_params`]); `join` is a join the backend's planner keeps in the order written.
+pub(crate) fn around_positions(
+    select: &str,
+    cmp: &str,
+    n: usize,
+    anonymous: bool,
+    join: &str,
+) -> String {
+    let values: Vec<String> = (0..n).map(|i| row_params(anonymous, 2 * i, 2)).collect();
+    format!(
+        "WITH w (id, pos) AS (VALUES {values}) \
+         SELECT {select}, w.id AS owner FROM w \
+         JOIN events ON events.user_id = w.id AND events.seq {cmp} w.pos \
+         UNION ALL \
+         SELECT {select}, w.id AS owner FROM w \
+         {join} links ON links.user_id = w.id \
+         {join} events ON events.anonymous_id = links.anonymous_id \
+         WHERE events.user_id IS NULL AND events.seq {cmp} w.pos",
+        values = values.join(", ")
+    )
+}
+
 /// Columns of `scores` and `score_history`, in decoding order.
 pub(crate) const SCORE_COLUMNS: &str = "contact_id, as_of, score, label, grade, stage, result";
 
@@ -250,10 +281,10 @@ macro_rules! impl_store {
                 backoff, INSERT_CHUNK, decode_cursor, encode_cursor, fingerprint, like_pattern, page_limit,
                 ADJUSTMENT_COLUMNS, EVENT_COLUMNS, IN_CHUNK, KEY_COLUMNS, MAX_ATTEMPTS,
                 MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, QUALIFIED_SCORE_COLUMNS, SCORE_COLUMNS,
-                placeholders, row_params, score_groups,
+                placeholders, row_params, score_groups, around_positions, SCORE_CHUNK,
             };
             use crate::{
-                Appended, Contact, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
+                Appended, Contact, ContactDelta, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
                 Result, ScorePage, ScoreQuery, Store, StoredAdjustment, StoredEvent, StoredScore,
                 SummaryRow,
             };
@@ -514,6 +545,9 @@ macro_rules! impl_store {
                 }
 
                 async fn save_scores_once(&self, scores: &[StoredScore]) -> Result<(), sqlx::Error> {
+                    if <$ty>::SINGLE_WRITER {
+                        return self.save_scores_serial(scores).await;
+                    }
                     let mut tx = self.begin_write().await?;
                     for score in scores {
                     let print = fingerprint(&score.result);
@@ -618,6 +652,118 @@ macro_rules! impl_store {
                             query.execute(&mut **tx).await?;
                         }
                     }
+                    Ok(())
+                }
+
+                /// The contact records of `ids` (those that exist), in no order.
+                async fn contacts_in(&self, ids: &[String]) -> Result<Vec<Contact>, sqlx::Error> {
+                    let sql = format!(
+                        "SELECT id, attributes, created_at, updated_at FROM contacts WHERE id IN {}",
+                        row_params(<$ty>::ANONYMOUS_PARAMS, 0, ids.len())
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for id in ids {
+                        query = query.bind(id);
+                    }
+                    query.fetch_all(self.reader()).await?.iter().map(contact_from_row).collect()
+                }
+
+                /// The adjustments of `ids`, in the order they were made.
+                async fn adjustments_in(&self, ids: &[String]) -> Result<Vec<StoredAdjustment>, sqlx::Error> {
+                    let sql = format!(
+                        "SELECT {ADJUSTMENT_COLUMNS} FROM adjustments WHERE contact_id IN {} \
+                         ORDER BY at, id",
+                        row_params(<$ty>::ANONYMOUS_PARAMS, 0, ids.len())
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for id in ids {
+                        query = query.bind(id);
+                    }
+                    query.fetch_all(self.reader()).await?.iter().map(adjustment_from_row).collect()
+                }
+
+                /// [`Store::save_scores`] for a backend whose write transactions exclude
+                /// every other writer (SQLite's `BEGIN IMMEDIATE`): the current
+                /// fingerprints are read first and the scores and history rows written
+                /// with a few multi-row statements per [`SCORE_CHUNK`], instead of one or
+                /// two statements per score (each a round trip to the database thread).
+                /// Inside such a transaction the read cannot go stale, so this stores
+                /// exactly what the conditional upserts would.
+                async fn save_scores_serial(&self, scores: &[StoredScore]) -> Result<(), sqlx::Error> {
+                    let anonymous = <$ty>::ANONYMOUS_PARAMS;
+                    let mut tx = self.begin_write().await?;
+                    for chunk in scores.chunks(SCORE_CHUNK) {
+                        let sql = format!(
+                            "SELECT contact_id, fingerprint FROM scores WHERE contact_id IN {}",
+                            row_params(anonymous, 0, chunk.len())
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for score in chunk {
+                            query = query.bind(&score.contact_id);
+                        }
+                        let mut current: HashMap<String, String> = HashMap::new();
+                        for row in query.fetch_all(&mut *tx).await? {
+                            current.insert(row.try_get(0)?, row.try_get(1)?);
+                        }
+                        let prints: Vec<String> = chunk.iter().map(|s| fingerprint(&s.result)).collect();
+                        // In order, so that a contact saved twice compares with its first save.
+                        let mut changed = Vec::new();
+                        for (score, print) in chunk.iter().zip(&prints) {
+                            if current.get(&score.contact_id) != Some(print) {
+                                changed.push(score);
+                                current.insert(score.contact_id.clone(), print.clone());
+                            }
+                        }
+                        let rows: Vec<String> =
+                            (0..chunk.len()).map(|i| row_params(anonymous, i * 8, 8)).collect();
+                        let sql = format!(
+                            "INSERT INTO scores \
+                             (contact_id, as_of, score, label, grade, stage, result, fingerprint) \
+                             VALUES {} ON CONFLICT (contact_id) DO UPDATE SET as_of = excluded.as_of, \
+                             score = excluded.score, label = excluded.label, grade = excluded.grade, \
+                             stage = excluded.stage, result = excluded.result, \
+                             fingerprint = excluded.fingerprint",
+                            rows.join(", ")
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for (score, print) in chunk.iter().zip(&prints) {
+                            query = query
+                                .bind(&score.contact_id)
+                                .bind(score.as_of)
+                                .bind(score.score)
+                                .bind(&score.label)
+                                .bind(&score.grade)
+                                .bind(&score.stage)
+                                .bind(&score.result)
+                                .bind(print);
+                        }
+                        query.execute(&mut *tx).await?;
+                        if changed.is_empty() {
+                            continue;
+                        }
+                        let rows: Vec<String> =
+                            (0..changed.len()).map(|i| row_params(anonymous, i * 7, 7)).collect();
+                        let sql = format!(
+                            "INSERT INTO score_history \
+                             (contact_id, as_of, score, label, grade, stage, result) VALUES {}",
+                            rows.join(", ")
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for score in changed {
+                            query = query
+                                .bind(&score.contact_id)
+                                .bind(score.as_of)
+                                .bind(score.score)
+                                .bind(&score.label)
+                                .bind(&score.grade)
+                                .bind(&score.stage)
+                                .bind(&score.result);
+                        }
+                        query.execute(&mut *tx).await?;
+                    }
+                    self.save_groups(&mut tx, scores).await?;
+                    tx.commit().await?;
+                    GENERATION.fetch_add(1, Ordering::AcqRel);
                     Ok(())
                 }
 
@@ -791,15 +937,7 @@ macro_rules! impl_store {
                         ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
                     for chunk in ids.chunks(IN_CHUNK) {
                         let list = placeholders(chunk.len());
-                        let sql = format!(
-                            "SELECT id, attributes, created_at, updated_at FROM contacts WHERE id IN ({list})"
-                        );
-                        let mut query = sqlx::query(&sql);
-                        for id in chunk {
-                            query = query.bind(id);
-                        }
-                        for row in query.fetch_all(self.reader()).await? {
-                            let contact = contact_from_row(&row)?;
+                        for contact in self.contacts_in(chunk).await? {
                             if let Some(&i) = position.get(contact.id.as_str()) {
                                 all[i].contact = Some(contact);
                             }
@@ -825,18 +963,98 @@ macro_rules! impl_store {
                                 all[i].history.push(event);
                             }
                         }
+                        for adjustment in self.adjustments_in(chunk).await? {
+                            if let Some(&i) = position.get(adjustment.adjustment.contact_id.as_str()) {
+                                all[i].adjustments.push(adjustment);
+                            }
+                        }
+                    }
+                    Ok(all)
+                }
+
+                async fn deltas_of(&self, wanted: &[(String, i64)]) -> Result<Vec<ContactDelta>> {
+                    let mut all: Vec<ContactDelta> = wanted
+                        .iter()
+                        .map(|(id, _)| ContactDelta { id: id.clone(), ..ContactDelta::default() })
+                        .collect();
+                    let position: HashMap<&str, usize> =
+                        wanted.iter().enumerate().map(|(i, (id, _))| (id.as_str(), i)).collect();
+                    // Two parameters per contact in the `VALUES` list.
+                    for chunk in wanted.chunks(IN_CHUNK / 2) {
+                        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+                        for contact in self.contacts_in(&ids).await? {
+                            if let Some(&i) = position.get(contact.id.as_str()) {
+                                all[i].contact = Some(contact);
+                            }
+                        }
+                        for adjustment in self.adjustments_in(&ids).await? {
+                            if let Some(&i) = position.get(adjustment.adjustment.contact_id.as_str()) {
+                                all[i].adjustments.push(adjustment);
+                            }
+                        }
                         let sql = format!(
-                            "SELECT {ADJUSTMENT_COLUMNS} FROM adjustments WHERE contact_id IN ({list}) \
-                             ORDER BY at, id"
+                            "SELECT user_id, anonymous_id FROM links WHERE user_id IN {} \
+                             ORDER BY anonymous_id",
+                            row_params(<$ty>::ANONYMOUS_PARAMS, 0, ids.len())
                         );
                         let mut query = sqlx::query(&sql);
-                        for id in chunk {
+                        for id in &ids {
                             query = query.bind(id);
                         }
                         for row in query.fetch_all(self.reader()).await? {
-                            let adjustment = adjustment_from_row(&row)?;
-                            if let Some(&i) = position.get(adjustment.adjustment.contact_id.as_str()) {
-                                all[i].adjustments.push(adjustment);
+                            let owner: String = row.try_get(0)?;
+                            if let Some(&i) = position.get(owner.as_str()) {
+                                all[i].links.push(row.try_get(1)?);
+                            }
+                        }
+                        // The history after each contact's position, as `history` reads
+                        // it, tagged with the contact it belongs to...
+                        let sql = format!(
+                            "{} ORDER BY seq",
+                            around_positions(
+                                QUALIFIED_EVENT_COLUMNS,
+                                ">",
+                                chunk.len(),
+                                <$ty>::ANONYMOUS_PARAMS,
+                                <$ty>::JOIN_IN_ORDER
+                            )
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for (id, after) in chunk {
+                            query = query.bind(id).bind(*after);
+                        }
+                        for row in query.fetch_all(self.reader()).await? {
+                            let owner: String = row.try_get(8)?;
+                            let event = event_from_row(&row)?;
+                            if let Some(&i) = position.get(owner.as_str()) {
+                                all[i].history.push(event);
+                            }
+                        }
+                        // ...and how many messages it has at or before (an index-only
+                        // count, for the contacts read from a position).
+                        let held: Vec<&(String, i64)> = chunk.iter().filter(|(_, after)| *after > 0).collect();
+                        if held.is_empty() {
+                            continue;
+                        }
+                        let sql = format!(
+                            "SELECT owner, COUNT(*) FROM ({}) AS t GROUP BY owner",
+                            around_positions(
+                                "events.seq",
+                                "<=",
+                                held.len(),
+                                <$ty>::ANONYMOUS_PARAMS,
+                                <$ty>::JOIN_IN_ORDER
+                            )
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for (id, after) in held {
+                            query = query.bind(id).bind(*after);
+                        }
+                        for row in query.fetch_all(self.reader()).await? {
+                            let owner: String = row.try_get(0)?;
+                            let count: i64 = row.try_get(1)?;
+                            if let Some(&i) = position.get(owner.as_str()) {
+                                all[i].before = u64::try_from(count).unwrap_or(0);
                             }
                         }
                     }

@@ -134,6 +134,26 @@ pub struct ContactInputs {
     pub adjustments: Vec<StoredAdjustment>,
 }
 
+/// What an incremental rescoring reads of one contact ([`Store::deltas_of`]): the
+/// history messages after a log position it already holds, and what tells whether the
+/// part it holds is still the contact's history.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactDelta {
+    /// The contact id.
+    pub id: String,
+    /// Its record, if it has one.
+    pub contact: Option<Contact>,
+    /// Its manual adjustments, in the order they were made.
+    pub adjustments: Vec<StoredAdjustment>,
+    /// The anonymous ids linked to it (the store's links), sorted.
+    pub links: Vec<String>,
+    /// How many messages of its history (as [`Store::history`] reads it) are at or
+    /// before the position asked for.
+    pub before: u64,
+    /// The messages of its history after the position asked for, in log order.
+    pub history: Vec<StoredEvent>,
+}
+
 /// A contact's score as stored: the numbers to filter and sort on, plus the full
 /// result (with its explanation) as JSON text.
 #[derive(Debug, Clone, PartialEq)]
@@ -338,6 +358,14 @@ pub trait Store: Send + Sync + 'static {
     /// with a few statements for the whole batch instead of three per contact.
     fn inputs_of(&self, ids: &[String]) -> impl Future<Output = Result<Vec<ContactInputs>>> + Send;
 
+    /// For each `(id, after)`, the contact's history after log position `after` and
+    /// what checks the part at or before it (see [`ContactDelta`]), in the order given:
+    /// a few statements for the whole batch. `after = 0` reads the whole history.
+    fn deltas_of(
+        &self,
+        wanted: &[(String, i64)],
+    ) -> impl Future<Output = Result<Vec<ContactDelta>>> + Send;
+
     /// A contact's current score.
     fn score(&self, contact_id: &str) -> impl Future<Output = Result<Option<StoredScore>>> + Send;
 
@@ -490,6 +518,7 @@ delegate! {
     save_score(score: &StoredScore) -> ();
     save_scores(scores: &[StoredScore]) -> ();
     inputs_of(ids: &[String]) -> Vec<ContactInputs>;
+    deltas_of(wanted: &[(String, i64)]) -> Vec<ContactDelta>;
     score(contact_id: &str) -> Option<StoredScore>;
     score_history(contact_id: &str) -> Vec<StoredScore>;
     list_scores(query: &ScoreQuery) -> ScorePage;

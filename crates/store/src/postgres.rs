@@ -85,6 +85,12 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// Whether a write transaction excludes every other writer: PostgreSQL: no (several
+    /// servers write at once), so every write is a conditional statement.
+    pub(crate) const SINGLE_WRITER: bool = false;
+    /// A join its planner keeps in the order written: PostgreSQL plans from
+    /// statistics, a plain `JOIN`.
+    pub(crate) const JOIN_IN_ORDER: &str = "JOIN";
     /// Whether multi-row inserts use anonymous parameters: PostgreSQL numbers its parameters (`$N`); it has no `?`.
     pub(crate) const ANONYMOUS_PARAMS: bool = false;
 }

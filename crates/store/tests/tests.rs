@@ -364,6 +364,71 @@ mod suite {
         store.save_scores(&[]).await.unwrap();
     }
 
+    pub async fn deltas_hold_what_follows_a_position_and_what_checks_the_rest(store: &impl Store) {
+        store
+            .append(&[
+                anon("a-1", "anon", 1),
+                track("u-1", "u1", 2),
+                track("u-2", "u2", 3),
+            ])
+            .await
+            .unwrap();
+        store
+            .add_adjustment(&adjustment("u1", 5.0, 20, None))
+            .await
+            .unwrap();
+        let whole = |id: &str| (id.to_owned(), 0_i64);
+        let first = store
+            .deltas_of(&[whole("u1"), whole("nobody"), whole("u2")])
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 3);
+        for delta in &first {
+            assert_eq!(delta.history, store.history(&delta.id).await.unwrap());
+            assert_eq!(delta.contact, store.contact(&delta.id).await.unwrap());
+            assert_eq!(
+                delta.adjustments,
+                store.adjustments(&delta.id).await.unwrap()
+            );
+            assert_eq!(delta.before, 0);
+        }
+        assert!(first[0].links.is_empty() && first[1].contact.is_none());
+        let u1_at = first[0].history.last().unwrap().seq;
+        let u2_at = first[2].history.last().unwrap().seq;
+
+        // u1 links `anon`: its older anonymous message joins the history before the
+        // position (counted), the identify and a later anonymous one follow it.
+        store
+            .append(&[identify("id-1", "u1", "anon", 4), anon("a-2", "anon", 5)])
+            .await
+            .unwrap();
+        store.append(&[track("u-3", "u2", 6)]).await.unwrap();
+        let next = store
+            .deltas_of(&[("u1".to_owned(), u1_at), ("u2".to_owned(), u2_at)])
+            .await
+            .unwrap();
+        let ids = |delta: &leadscore_store::ContactDelta| -> Vec<String> {
+            delta
+                .history
+                .iter()
+                .filter_map(|e| e.event.message_id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&next[0]), ["id-1", "a-2"]);
+        assert_eq!(next[0].links, ["anon"]);
+        assert_eq!(next[0].before, 2, "u-1 and the newly linked a-1");
+        assert_eq!(ids(&next[1]), ["u-3"]);
+        assert_eq!(next[1].before, 1);
+        assert!(next[1].links.is_empty());
+        // Read from its position, the whole history is what was before plus the delta.
+        let full = store.history("u1").await.unwrap();
+        assert_eq!(
+            full.len() as u64,
+            next[0].before + next[0].history.len() as u64
+        );
+        assert_eq!(&full[full.len() - 2..], next[0].history.as_slice());
+    }
+
     pub async fn save_score_records_only_changes(store: &impl Store) {
         assert_eq!(store.score("c1").await.unwrap(), None);
         let first = score("c1", 1, 10.0, Some("cold"));
@@ -1036,6 +1101,7 @@ macro_rules! all_suite_tests {
                 put_contact_creates_and_replaces,
                 imports_and_exports_page_through_contacts_and_the_log,
                 bulk_reads_and_saves_match_the_single_ones,
+                deltas_hold_what_follows_a_position_and_what_checks_the_rest,
                 save_score_records_only_changes,
                 history_ignores_what_only_time_moves,
                 stale_scores_are_the_oldest_first,
