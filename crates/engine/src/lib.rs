@@ -33,6 +33,7 @@
 
 #![deny(missing_docs)]
 
+pub mod account;
 mod classify;
 pub mod condition;
 pub mod input;
@@ -40,6 +41,9 @@ pub mod result;
 mod state;
 pub mod trigger;
 
+pub use account::{
+    AccountLine, AccountLineKind, AccountResult, Member, account_fields, account_key, score_account,
+};
 pub use classify::{ClassCache, EventClass, MailClass, MailKind, Reason};
 pub use input::{Adjustment, Attributes, Event, Fields, Value, ValueRef};
 pub use leadscore_model::Millis;

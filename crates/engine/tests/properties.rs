@@ -183,6 +183,7 @@ prop_compose! {
             teams: vec![Team { name: "a".into(), members: vec!["a@example.com".into()], capacity: None }],
             event_names: NAMES.iter().map(|s| s.to_string()).collect(),
             machine,
+            account: None,
         }
     }
 }

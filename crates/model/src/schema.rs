@@ -84,6 +84,24 @@ mod tests {
             ("/$defs/team", validate::TEAM_KEYS),
             ("/properties/machine", validate::MACHINE_KEYS),
             ("/properties/machine/properties/burst", validate::BURST_KEYS),
+            ("/$defs/account", validate::ACCOUNT_KEYS),
+            (
+                "/$defs/accountEngagementRule",
+                validate::ACCOUNT_ENGAGEMENT_KEYS,
+            ),
+            (
+                "/$defs/accountEngagementRule/properties/top_contacts",
+                validate::TOP_CONTACTS_KEYS,
+            ),
+            (
+                "/$defs/accountEngagementRule/properties/engaged_contacts",
+                validate::ENGAGED_CONTACTS_KEYS,
+            ),
+            (
+                "/$defs/accountEngagementRule/properties/distinct_roles",
+                validate::DISTINCT_ROLES_KEYS,
+            ),
+            ("/$defs/accountStage", validate::ACCOUNT_STAGE_KEYS),
         ] {
             assert_eq!(properties(&schema, pointer), set(keys), "at {pointer}");
         }
