@@ -64,7 +64,8 @@ pub struct Engine {
     counter_rules: Vec<bool>,
     /// Per group: the engagement rules that belong to it, in model order.
     group_rules: Vec<Vec<usize>>,
-    /// Contact attributes read by fit, disqualify, stage, trigger and route conditions.
+    /// Contact attributes read by fit, disqualify, stage, trigger and route conditions,
+    /// and by `[account]` (key, account conditions, role fields).
     attributes_read: Vec<String>,
     /// Per stage: its criteria split into what reads only attributes and the rest.
     stage_gates: Vec<StageGate>,
@@ -158,6 +159,13 @@ impl Engine {
             .chain(model.routes.iter().map(|r| &r.when));
         for cond in conditions {
             classify::fields_read(cond, &mut attributes_read);
+        }
+        if let Some(account) = &model.account {
+            for field in account_fields(account) {
+                if !attributes_read.contains(&field) {
+                    attributes_read.push(field);
+                }
+            }
         }
         if attributes_read.iter().any(|a| a == "email_domain") {
             attributes_read.push("email".into());
@@ -289,13 +297,8 @@ impl Engine {
         adjustments: &[Adjustment],
         now: Millis,
     ) -> ScoreResult {
-        let mut state = self.batch_state(attributes);
-        for event in events {
-            if let Some(class) = self.classify(&event.name, event) {
-                state.apply(self, event.timestamp, event.message_id.as_deref(), &class);
-            }
-        }
-        self.finish(state, identifies.iter().cloned(), adjustments, now)
+        self.score_keeping_attributes(attributes, events, identifies, adjustments, now)
+            .0
     }
 
     /// Batch path for callers that classified and deduplicated events themselves (the
@@ -308,6 +311,40 @@ impl Engine {
         adjustments: &[Adjustment],
         now: Millis,
     ) -> ScoreResult {
+        self.score_classified_keeping_attributes(attributes, events, identifies, adjustments, now)
+            .0
+    }
+
+    /// [`Self::score`], also returning the contact's attributes as of `now` (the given
+    /// ones, then identify traits in time order): what account keys and account rules
+    /// read ([`account_key`], [`score_account`]).
+    pub fn score_keeping_attributes(
+        &self,
+        attributes: Attributes,
+        events: &[Event],
+        identifies: &[Identify],
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> (ScoreResult, Attributes) {
+        let mut state = self.batch_state(attributes);
+        for event in events {
+            if let Some(class) = self.classify(&event.name, event) {
+                state.apply(self, event.timestamp, event.message_id.as_deref(), &class);
+            }
+        }
+        self.finish(state, identifies.iter().cloned(), adjustments, now)
+    }
+
+    /// [`Self::score_classified`], also returning the contact's attributes as of `now`
+    /// (see [`Self::score_keeping_attributes`]).
+    pub fn score_classified_keeping_attributes<'c>(
+        &self,
+        attributes: Attributes,
+        events: impl IntoIterator<Item = (Millis, &'c EventClass)>,
+        identifies: impl IntoIterator<Item = Identify>,
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> (ScoreResult, Attributes) {
         let mut state = self.batch_state(attributes);
         for (at, class) in events {
             state.apply_unique(self, at, class);
@@ -321,7 +358,7 @@ impl Engine {
         identifies: impl IntoIterator<Item = Identify>,
         adjustments: &[Adjustment],
         now: Millis,
-    ) -> ScoreResult {
+    ) -> (ScoreResult, Attributes) {
         for (at, id, traits) in identifies {
             state.apply_traits(self, at, id.as_deref(), traits);
         }
@@ -329,6 +366,7 @@ impl Engine {
             state.add_adjustment(adjustment.clone());
         }
         state.settle_to(self, now);
-        state.result(self)
+        let result = state.result(self);
+        (result, state.into_attributes())
     }
 }

@@ -266,6 +266,11 @@ impl ContactState {
         &self.attributes
     }
 
+    /// The attributes as of the watermark, taking the state apart.
+    pub(crate) fn into_attributes(self) -> Attributes {
+        self.attributes
+    }
+
     /// The lifecycle stage as of the watermark.
     pub fn stage(&self) -> Option<StageId> {
         self.stage
