@@ -408,6 +408,10 @@ pub(crate) fn run(
     if matches!(role, Some(Role::Junior | Role::Academic)) {
         interest -= 0.5;
     }
+    if person.buying_group.is_some() {
+        // A buying group: colleagues evaluating the product together.
+        interest += crate::contact::BUYING_GROUP_INTEREST;
+    }
     let activity = lognormal(rng, (-0.32f64).exp(), 0.8);
     let open_habit = 0.8 * normal(rng);
     // Machine activity draws from its own stream, so it is independent of every trait,
@@ -421,6 +425,16 @@ pub(crate) fn run(
     };
     let anon_flow = is_new && chance(rng, 0.45);
     let episode = chance(rng, logistic(-1.2 + interest)).then(|| uniform_i64(rng, t0, end));
+    // A buying group's members have their episodes together: within three days of the
+    // group's moment (the contact's own draw only spreads them).
+    let episode = match (episode, person.buying_group) {
+        (Some(own), Some(at)) => {
+            let centre = start + (at * (end - start) as f64) as i64;
+            let jitter = own.rem_euclid(6 * DAY) - 3 * DAY;
+            Some((centre + jitter).clamp(t0, end - 1))
+        }
+        (episode, _) => episode,
+    };
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bits = rng.next_u64();
     for b in anon_id.iter_mut() {
