@@ -31,8 +31,8 @@ use leadscore_model::{Account, Aggregate, CompiledModel, EventNameId, GroupId, M
 use serde::Serialize;
 
 use crate::condition::{self, ScoreView, eval, eval_fields, text};
-use crate::input::{Fields, Value, ValueRef};
-use crate::result::{RouteResult, ScoreResult};
+use crate::input::{Attributes, Fields, Value, ValueRef};
+use crate::result::{AccountRef, RouteResult, ScoreResult};
 
 /// One member of an account, as account scoring reads it.
 #[derive(Clone, Copy)]
@@ -176,6 +176,29 @@ pub fn account_fields(account: &Account) -> Vec<String> {
         fields.push("email".to_owned());
     }
     fields
+}
+
+/// A contact's account and the attributes account scoring reads (for
+/// [`ScoreResult::account`]); `None` without a key.
+pub(crate) fn membership(account: &Account, attributes: &Attributes) -> Option<AccountRef> {
+    let key = account_key(account, attributes)?;
+    let mut kept = BTreeMap::new();
+    for field in account_fields(account) {
+        if let Some(value) = attributes.field(&field) {
+            kept.insert(field, owned(value));
+        }
+    }
+    Some(AccountRef {
+        key,
+        attributes: kept,
+    })
+}
+
+/// Account attributes handed over as a map (from a stored [`AccountRef`]).
+impl Fields for BTreeMap<String, Value> {
+    fn field(&self, path: &str) -> Option<ValueRef<'_>> {
+        self.get(path).map(Value::as_ref)
+    }
 }
 
 /// The account's attributes: per field read, the most common value among members.

@@ -47,7 +47,7 @@ pub use account::{
 pub use classify::{ClassCache, EventClass, MailClass, MailKind, Reason};
 pub use input::{Adjustment, Attributes, Event, Fields, Value, ValueRef};
 pub use leadscore_model::Millis;
-pub use result::{ExplainLine, LineKind, RouteResult, ScoreResult};
+pub use result::{AccountRef, ExplainLine, LineKind, RouteResult, ScoreResult};
 pub use state::{ContactState, message_id_hash};
 pub use trigger::{Fired, trigger_edges};
 

@@ -64,6 +64,17 @@ fn is_zero_f(n: &f64) -> bool {
     *n == 0.0
 }
 
+/// The account a contact belongs to under `[account]` (see [`crate::account_key`]), with
+/// the attributes account scoring reads ([`crate::account_fields`]), so that an account
+/// can be scored from its members' results alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountRef {
+    /// The account key.
+    pub key: String,
+    /// The member's attributes that account rules read, as of the result's instant.
+    pub attributes: std::collections::BTreeMap<String, crate::Value>,
+}
+
 /// The route a contact would take.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteResult {
@@ -107,4 +118,6 @@ pub struct ScoreResult {
     pub triggers_active: Vec<String>,
     /// Explanation: fit lines, engagement lines, manual lines, then the clamp line.
     pub explain: Vec<ExplainLine>,
+    /// The contact's account; `None` without `[account]` or without a usable key.
+    pub account: Option<AccountRef>,
 }

@@ -1195,6 +1195,10 @@ impl ContactState {
             route,
             triggers_active,
             explain,
+            account: model
+                .account
+                .as_ref()
+                .and_then(|account| crate::account::membership(account, &self.attributes)),
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! A JSONL line has its keys in this order (the order of the documented example):
 //! `contact_id, as_of, score, raw, fit, engagement, manual, grade, label, groups, stage,
-//! disqualified, owner, route, explain`; `explain` only when asked for. `route` is
+//! disqualified, owner, route, account, explain`; `explain` only when asked for, `account`
+//! (`{"key":..,"attributes":{..}}`) only under a model's `[account]`. `route` is
 //! `{"route":..,"team":..}` or `null`; `owner` is `null` unless set (batch scoring
 //! assigns no owners).
 //!
@@ -19,7 +20,7 @@
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
-use leadscore_engine::{ExplainLine, LineKind, RouteResult, ScoreResult};
+use leadscore_engine::{AccountRef, ExplainLine, LineKind, RouteResult, ScoreResult};
 use leadscore_model::Millis;
 use serde::Serialize;
 use serde::ser::Serializer;
@@ -95,6 +96,9 @@ pub struct ResultJson<'a> {
     disqualified: bool,
     owner: Option<&'a str>,
     route: Option<&'a RouteResult>,
+    /// `{"key":..,"attributes":{..}}` under `[account]`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a AccountRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explain: Option<Explain<'a>>,
     #[serde(skip)]
@@ -119,6 +123,7 @@ impl<'a> ResultJson<'a> {
             disqualified: result.disqualified,
             owner: None,
             route: result.route.as_ref(),
+            account: result.account.as_ref(),
             explain: None,
             lines: &result.explain,
         }

@@ -53,6 +53,7 @@ fn example() -> ScoreResult {
         disqualified_by: vec![],
         route: None,
         triggers_active: vec!["hot-lead".to_owned()],
+        account: None,
         explain: vec![
             line(
                 "decision-maker",
