@@ -10,6 +10,8 @@
 //!   rescoring after each commit.
 //! * `contacts`: `/api/v1/contacts...`, `Authorization: Bearer` with a read or admin key.
 //! * `adjustments`: `/api/v1/contacts/{id}/adjustments`, manual points with a reason.
+//! * `accounts`: `/api/v1/accounts...`, account scores computed on read from the stored
+//!   contact scores.
 //! * [`models`]: `/api/v1/models...`: upload, list, diff, activate (with background
 //!   rescoring).
 //! * `transfer`: CSV imports of contacts and events, exports of scores, contacts and
@@ -39,6 +41,7 @@
 
 #![deny(missing_docs)]
 
+mod accounts;
 mod adjustments;
 mod auth;
 mod automation;
@@ -76,6 +79,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ingest::router(&state))
         .merge(sendgrid::router(&state))
         .merge(contacts::router())
+        .merge(accounts::router())
         .merge(adjustments::router())
         .merge(models::router())
         .merge(automation_api::router())
