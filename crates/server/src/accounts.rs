@@ -65,6 +65,10 @@ struct StoredAccount {
     attributes: BTreeMap<String, Value>,
 }
 
+/// A member as read from its stored result: id, account attributes, engagement,
+/// disqualified.
+type Kept = (String, BTreeMap<String, Value>, f64, bool);
+
 /// Every account with at least one member, scored, best first.
 async fn accounts(state: &AppState, only: Option<&str>) -> Result<Vec<AccountResult>> {
     let engine = state.engine();
@@ -75,8 +79,7 @@ async fn accounts(state: &AppState, only: Option<&str>) -> Result<Vec<AccountRes
         ));
     }
     state.committer.settled().await;
-    let mut members: HashMap<String, Vec<(String, BTreeMap<String, Value>, f64, bool)>> =
-        HashMap::new();
+    let mut members: HashMap<String, Vec<Kept>> = HashMap::new();
     let mut after = None;
     loop {
         let page = state
