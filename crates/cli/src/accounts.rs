@@ -110,11 +110,7 @@ impl Accounts {
                 score_account(model, key, &members)
             })
             .collect();
-        results.sort_by(|a, b| {
-            b.raw
-                .total_cmp(&a.raw)
-                .then_with(|| a.account.cmp(&b.account))
-        });
+        leadscore_engine::rank_accounts(&mut results);
         let file = std::fs::File::create(path)
             .with_context(|| format!("{}: cannot create the accounts file", path.display()))?;
         let mut out = std::io::BufWriter::new(file);

@@ -175,11 +175,7 @@ fn account_output_matches_the_engine_account_function_on_every_account() {
         .iter()
         .filter_map(|(key, members)| score_account(model, key, members))
         .collect();
-    expected.sort_by(|a, b| {
-        b.raw
-            .total_cmp(&a.raw)
-            .then_with(|| a.account.cmp(&b.account))
-    });
+    leadscore_engine::rank_accounts(&mut expected);
     /// The documented line: the account result, then `as_of`.
     #[derive(serde::Serialize)]
     struct Line<'a> {

@@ -283,6 +283,16 @@ impl ScoreView for AccountView<'_> {
     }
 }
 
+/// Put account results in list order: highest `raw` first, ties by key (what
+/// `leadscore score --accounts` and `GET /api/v1/accounts` show).
+pub fn rank_accounts(results: &mut [AccountResult]) {
+    results.sort_by(|a, b| {
+        b.raw
+            .total_cmp(&a.raw)
+            .then_with(|| a.account.cmp(&b.account))
+    });
+}
+
 /// Score one account from its members; `None` when the model has no `[account]`.
 ///
 /// `key` is the account's key as [`account_key`] gave it for every member (not checked

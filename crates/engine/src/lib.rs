@@ -42,7 +42,8 @@ mod state;
 pub mod trigger;
 
 pub use account::{
-    AccountLine, AccountLineKind, AccountResult, Member, account_fields, account_key, score_account,
+    AccountLine, AccountLineKind, AccountResult, Member, account_fields, account_key,
+    rank_accounts, score_account,
 };
 pub use classify::{ClassCache, EventClass, MailClass, MailKind, Reason};
 pub use input::{Adjustment, Attributes, Event, Fields, Value, ValueRef};

@@ -649,16 +649,7 @@ impl Checker<'_, '_> {
         let labels = self.thresholds(table, "labels", "label");
         let teams = self.teams(table);
         let stage_nodes = self.rule_tables(table, "stage");
-        self.decl.stages = stage_nodes
-            .iter()
-            .map(|node| match &node.value {
-                Value::Table(stage) => match stage.get("id").map(|id| &id.value.value) {
-                    Some(Value::String(id)) => id.clone(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            })
-            .collect();
+        self.decl.stages = stage_ids(&stage_nodes);
 
         // Rules. Fit, engagement and disqualify rules share one id namespace.
         let mut rule_ids = IdLines::new();
@@ -2043,6 +2034,21 @@ impl Checker<'_, '_> {
             within,
         })
     }
+}
+
+/// The ids of `[[stage]]` tables as written (empty where missing or not a string), so
+/// that conditions may name stages declared further down.
+fn stage_ids(nodes: &[&Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|node| match &node.value {
+            Value::Table(stage) => match stage.get("id").map(|id| &id.value.value) {
+                Some(Value::String(id)) => id.clone(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        })
+        .collect()
 }
 
 /// A glob as an anchored, case-insensitive regex: `*` is any run of characters (`/`

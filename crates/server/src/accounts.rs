@@ -26,7 +26,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use leadscore_engine::{AccountResult, Fields, Member, Value, score_account};
+use leadscore_engine::{AccountResult, Fields, Member, Value, rank_accounts, score_account};
 use leadscore_store::{ScoreQuery, Store as _};
 use serde::{Deserialize, Serialize};
 
@@ -126,11 +126,7 @@ async fn accounts(state: &AppState, only: Option<&str>) -> Result<Vec<AccountRes
             score_account(model, key, &members)
         })
         .collect();
-    results.sort_by(|a, b| {
-        b.raw
-            .total_cmp(&a.raw)
-            .then_with(|| a.account.cmp(&b.account))
-    });
+    rank_accounts(&mut results);
     Ok(results)
 }
 

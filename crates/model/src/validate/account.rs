@@ -64,16 +64,7 @@ impl super::Checker<'_, '_> {
         let labels = self.thresholds(table, "labels", "account label");
 
         let stage_nodes = self.rule_tables(table, "stage");
-        self.decl.account_stages = stage_nodes
-            .iter()
-            .map(|node| match &node.value {
-                Value::Table(stage) => match stage.get("id").map(|id| &id.value.value) {
-                    Some(Value::String(id)) => id.clone(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            })
-            .collect();
+        self.decl.account_stages = super::stage_ids(&stage_nodes);
 
         let mut rule_ids = IdLines::new();
         let fit: Vec<_> = self
