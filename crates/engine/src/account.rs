@@ -178,14 +178,16 @@ pub fn account_fields(account: &Account) -> Vec<String> {
     fields
 }
 
-/// A contact's account and the attributes account scoring reads (for
+/// A contact's account and the attributes account scoring reads, as text (for
 /// [`ScoreResult::account`]); `None` without a key.
 pub(crate) fn membership(account: &Account, attributes: &Attributes) -> Option<AccountRef> {
     let key = account_key(account, attributes)?;
     let mut kept = BTreeMap::new();
     for field in account_fields(account) {
+        // As text: `4` from a cleaned CSV cell and `"4"` from a raw one are one value,
+        // and every condition reads a numeric string as the number.
         if let Some(value) = attributes.field(&field) {
-            kept.insert(field, owned(value));
+            kept.insert(field, Value::Str(text(value).into_owned()));
         }
     }
     Some(AccountRef {

@@ -71,7 +71,8 @@ fn is_zero_f(n: &f64) -> bool {
 pub struct AccountRef {
     /// The account key.
     pub key: String,
-    /// The member's attributes that account rules read, as of the result's instant.
+    /// The member's attributes that account rules read, as of the result's instant, as
+    /// text (numbers as written without a spurious `.0`).
     pub attributes: std::collections::BTreeMap<String, crate::Value>,
 }
 

@@ -10,7 +10,7 @@
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::rng::{chance, lognormal, pick_weighted};
+use crate::rng::{chance, lognormal, normal, pick_weighted};
 use crate::tables::{
     ACADEMIC_TITLES, COMPETITORS, COUNTRIES, EDUCATION, FIRST_NAMES, FREE_MAIL, INDUSTRIES,
     LAST_NAMES, LEAD_SOURCES, NAME_MID, NAME_PRE, OWN_COMPANY, Role, TAILS, TITLES,
@@ -47,18 +47,21 @@ pub(crate) struct Company {
     /// The CRM's account id (`company_id` column): `acct-<k + 1>`, or the fixed
     /// competitor / own company's.
     pub id: String,
-    /// Whether a buying group is at work here right now: its contacts are more
-    /// interested (see [`BUYING_GROUP_INTEREST`]).
-    pub buying: bool,
+    /// The company's share of its contacts' hidden interest (standard normal; see
+    /// [`SHARED_INTEREST`]). Above [`BUYING_GROUP_FACTOR`] a buying group is at work.
+    pub factor: f64,
     /// When its buying group is most active, as a fraction of the history window: its
     /// contacts' buying episodes cluster around it.
     pub buying_at: f64,
 }
 
-/// Share of companies with an active buying group.
-pub(crate) const BUYING_GROUP_SHARE: f64 = 0.2;
-/// What a buying group adds to each of its contacts' hidden interest.
-pub(crate) const BUYING_GROUP_INTEREST: f64 = 1.5;
+/// The share of the variance of a contact's hidden interest that is its company's:
+/// colleagues are interested together, while every contact's interest stays standard
+/// normal (so nothing else about the data moves).
+pub(crate) const SHARED_INTEREST: f64 = 0.5;
+/// The company factor above which a buying group is at work (the top fifth of
+/// companies): its contacts' buying episodes fall in the same days.
+pub(crate) const BUYING_GROUP_FACTOR: f64 = 0.8416;
 
 /// A contact as written to `contacts.csv` (a `None` is an empty cell), plus the hidden
 /// facts the behaviour model needs.
@@ -91,6 +94,9 @@ pub(crate) struct Person {
     /// `company_id` column: the company's account id, known for 95 % of corporate
     /// mailboxes and 30 % of free-mail sign-ups (the CRM enriched them).
     pub company_id: Option<String>,
+    /// The company's share of the contact's interest (hidden; `None` at competitors
+    /// and the vendor itself).
+    pub company_factor: Option<f64>,
     /// When the contact's company's buying group is most active (a fraction of the
     /// history window), if it has one (hidden).
     pub buying_group: Option<f64>,
@@ -166,7 +172,7 @@ pub(crate) fn company(k: u64, rng: &mut ChaCha8Rng) -> Company {
     let revenue = round3(f64::from(size) * per_head);
     // Drawn last, so every other attribute of the company is what it was before
     // buying groups existed.
-    let buying = chance(rng, BUYING_GROUP_SHARE);
+    let factor = normal(rng);
     let buying_at: f64 = rng.random();
     Company {
         name,
@@ -176,7 +182,7 @@ pub(crate) fn company(k: u64, rng: &mut ChaCha8Rng) -> Company {
         revenue,
         country,
         id: format!("acct-{}", k + 1),
-        buying,
+        factor,
         buying_at,
     }
 }
@@ -191,7 +197,7 @@ fn special_company(name: &str, domain: &str, size: u32, rng: &mut ChaCha8Rng) ->
         revenue: round3(f64::from(size) * lognormal(rng, 180_000.0, 0.2)),
         country: 0,
         id: format!("acct-{}", domain.trim_end_matches(".example")),
-        buying: false,
+        factor: 0.0,
         buying_at: 0.0,
     }
 }
@@ -281,8 +287,10 @@ pub(crate) fn person(
         _ => 95,
     };
     let company_id = (spread(i) % 100 < known).then(|| company.id.clone());
-    let buying_group = (company.buying && matches!(mailbox, Mailbox::Company | Mailbox::FreeMail))
-        .then_some(company.buying_at);
+    let colleague = matches!(mailbox, Mailbox::Company | Mailbox::FreeMail);
+    let company_factor = colleague.then_some(company.factor);
+    let buying_group =
+        (colleague && company.factor > BUYING_GROUP_FACTOR).then_some(company.buying_at);
 
     Person {
         id: format!("c-{}", i + 1),
@@ -298,6 +306,7 @@ pub(crate) fn person(
         lead_source,
         mailbox,
         company_id,
+        company_factor,
         buying_group,
     }
 }

@@ -402,15 +402,17 @@ pub(crate) fn run(
     let (start, end) = (world.start, world.end);
     let role = Person::role_of(person.title);
     let mut interest = normal(rng);
+    if let Some(factor) = person.company_factor {
+        // Colleagues share part of their interest: a company that needs the product
+        // shows it through several people (still standard normal for each one).
+        let shared = crate::contact::SHARED_INTEREST;
+        interest = (1.0 - shared).sqrt() * interest + shared.sqrt() * factor;
+    }
     if person.mailbox == Mailbox::Competitor {
         interest += 1.0; // competitors snoop on pricing pages
     }
     if matches!(role, Some(Role::Junior | Role::Academic)) {
         interest -= 0.5;
-    }
-    if person.buying_group.is_some() {
-        // A buying group: colleagues evaluating the product together.
-        interest += crate::contact::BUYING_GROUP_INTEREST;
     }
     let activity = lognormal(rng, (-0.32f64).exp(), 0.8);
     let open_habit = 0.8 * normal(rng);

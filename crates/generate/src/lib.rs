@@ -40,12 +40,14 @@
 //! * **Accounts and buying groups**: `company_id` (`acct-<n>`) names the contact's
 //!   company for 95 % of corporate mailboxes and 30 % of free-mail sign-ups (what a CRM
 //!   knows), so contacts of one company share a `company_id` and a corporate domain.
-//!   A fifth of the companies have an active *buying group*: each of their contacts is
-//!   more interested (hidden interest + 1.5) and has its buying episode within three days
-//!   of the company's moment, so several colleagues visit pricing, ask for demos and
-//!   attend webinars in the same weeks. Because they behave that way, contacts of such
-//!   accounts are won more often; the outcome itself still depends only on the planted
-//!   features below.
+//!   Colleagues are interested together: half the variance of a contact's hidden
+//!   interest is its company's (every contact's interest is still standard normal, so
+//!   nothing else about the data moves), and in the most interested fifth of the
+//!   companies a *buying group* is at work: its contacts' buying episodes fall within
+//!   three days of the company's moment, so several colleagues visit pricing, ask for
+//!   demos and attend webinars in the same weeks. Accounts where several contacts
+//!   engage therefore win more often; the outcome itself still depends only on the
+//!   planted features below.
 //! * **Mailings**: about one campaign a week (newsletters, content promotions, product
 //!   updates, webinar invitations). Every contact on the list gets `Email Delivered`;
 //!   opens (`Email Opened`), clicks (`Email Link Clicked`) and the page views after a

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::common::{by_contact, data, name, secs, url};
+use crate::common::{by_contact, data, name, url};
 
 /// Free-mail providers of the generator (the model's `free_mail` list holds them all).
 fn is_free_mail(domain: &str) -> bool {
@@ -59,43 +59,29 @@ fn contacts_sharing_a_company_id_share_one_corporate_domain() {
     );
 }
 
-/// When a contact's buying interest (pricing views and demo requests) centres: the
-/// median time of those events, in Unix seconds; `None` without any.
-fn interest_centre(events: &[&serde_json::Value]) -> Option<i64> {
-    let times: Vec<i64> = events
+/// Whether a contact shows buying interest: a demo request, or two pricing views.
+fn engaged(events: &[&serde_json::Value]) -> bool {
+    let pricing = events
         .iter()
-        .filter(|e| {
-            let n = name(e);
-            n == "Demo Requested" || (n == "Page Viewed" && url(e).contains("/pricing"))
-        })
-        .map(|e| secs(e["timestamp"].as_str().unwrap_or("")))
-        .collect();
-    // `by_contact` sorts each contact's events by time.
-    times.get(times.len() / 2).copied()
+        .filter(|e| name(e) == "Page Viewed" && url(e).contains("/pricing"))
+        .count();
+    pricing >= 2 || events.iter().any(|e| name(e) == "Demo Requested")
 }
 
-/// Statistics of accounts of 2 to 8 contacts (in the very large ones coincidences are
-/// everywhere), each member given as its interest centre and whether it was won: the
-/// share of pairs of interested colleagues whose interest centres are within 3 weeks,
-/// and the won rates of contacts in accounts with such a pair and of the others.
-fn together(accounts: &[Vec<(Option<i64>, bool)>]) -> (f64, usize, f64, f64) {
-    const WEEKS_3: i64 = 21 * 86_400;
-    let (mut close, mut pairs) = (0usize, 0usize);
+/// Over accounts of 2 to 8 contacts (in the very large ones some colleague always
+/// engages), each member given as (engaged, won): the share of colleague pairs in which
+/// both engaged, and the won rates of contacts in accounts where two or more engaged
+/// (a buying group) and of the others.
+fn together(accounts: &[Vec<(bool, bool)>]) -> (f64, usize, f64, f64) {
+    let (mut both, mut pairs) = (0usize, 0usize);
     let (mut group_won, mut group_n, mut other_won, mut other_n) = (0, 0, 0, 0);
     for members in accounts.iter().filter(|m| (2..=8).contains(&m.len())) {
-        let times: Vec<i64> = members.iter().filter_map(|(t, _)| *t).collect();
-        let mut together = false;
-        for (i, a) in times.iter().enumerate() {
-            for b in &times[i + 1..] {
-                pairs += 1;
-                if (a - b).abs() <= WEEKS_3 {
-                    close += 1;
-                    together = true;
-                }
-            }
-        }
+        let n = members.len();
+        let k = members.iter().filter(|(e, _)| *e).count();
+        pairs += n * (n - 1) / 2;
+        both += k * k.saturating_sub(1) / 2;
         for (_, won) in members {
-            if together {
+            if k >= 2 {
                 group_n += 1;
                 group_won += usize::from(*won);
             } else {
@@ -106,7 +92,7 @@ fn together(accounts: &[Vec<(Option<i64>, bool)>]) -> (f64, usize, f64, f64) {
     }
     let rate = |k: usize, n: usize| k as f64 / n.max(1) as f64;
     (
-        rate(close, pairs),
+        rate(both, pairs),
         pairs,
         rate(group_won, group_n),
         rate(other_won, other_n),
@@ -114,7 +100,7 @@ fn together(accounts: &[Vec<(Option<i64>, bool)>]) -> (f64, usize, f64, f64) {
 }
 
 #[test]
-fn buying_groups_engage_together_and_their_accounts_convert_more() {
+fn colleagues_engage_together_and_buying_group_accounts_convert_more() {
     let d = data();
     let events = by_contact(&d.events);
     let won: HashSet<&str> = d
@@ -123,24 +109,24 @@ fn buying_groups_engage_together_and_their_accounts_convert_more() {
         .filter(|(_, o, _)| o == "won")
         .map(|(id, _, _)| id.as_str())
         .collect();
-    let mut by_id: HashMap<&str, Vec<(Option<i64>, bool)>> = HashMap::new();
+    let mut by_id: HashMap<&str, Vec<(bool, bool)>> = HashMap::new();
     for c in &d.contacts {
         if c["company_id"].is_empty() {
             continue;
         }
         let id = c["id"].as_str();
-        let centre = events.get(id).and_then(|list| interest_centre(list));
+        let e = events.get(id).is_some_and(|list| engaged(list));
         by_id
             .entry(c["company_id"].as_str())
             .or_default()
-            .push((centre, won.contains(id)));
+            .push((e, won.contains(id)));
     }
     let mut keys: Vec<&str> = by_id.keys().copied().collect();
     keys.sort_unstable();
-    let accounts: Vec<Vec<(Option<i64>, bool)>> = keys.iter().map(|k| by_id[k].clone()).collect();
+    let accounts: Vec<Vec<(bool, bool)>> = keys.iter().map(|k| by_id[k].clone()).collect();
     // The same contacts dealt into accounts of the same sizes at random: what
     // independent colleagues would look like.
-    let mut pool: Vec<(Option<i64>, bool)> = accounts.iter().flatten().copied().collect();
+    let mut pool: Vec<(bool, bool)> = accounts.iter().flatten().copied().collect();
     let mut seed = 7u64;
     for i in (1..pool.len()).rev() {
         seed = seed
@@ -155,12 +141,15 @@ fn buying_groups_engage_together_and_their_accounts_convert_more() {
         dealt.push(head.to_vec());
         rest = tail;
     }
-    let (close, pairs, group_won, other_won) = together(&accounts);
-    let (close_random, _, group_won_random, other_won_random) = together(&dealt);
+    let (both, pairs, group_won, other_won) = together(&accounts);
+    let (both_random, _, group_won_random, other_won_random) = together(&dealt);
     eprintln!(
-        "pairs within 3 weeks {close:.3} of {pairs} (random accounts {close_random:.3}); won in accounts with such a pair {group_won:.3}, elsewhere {other_won:.3} (random accounts {group_won_random:.3}, {other_won_random:.3})"
+        "pairs both engaged {both:.3} of {pairs} (random accounts {both_random:.3}); won in buying groups {group_won:.3}, elsewhere {other_won:.3} (random accounts {group_won_random:.3}, {other_won_random:.3})"
     );
-    assert!(pairs > 200, "{pairs}");
-    assert!(close > close_random + 0.05, "{close} vs {close_random}");
-    assert!(group_won / other_won > group_won_random / other_won_random);
+    assert!(pairs > 500, "{pairs}");
+    // Colleagues engage together: both members of a pair far more often than the same
+    // contacts dealt into random accounts (1.0 would be independence).
+    assert!(both > 1.15 * both_random, "{both} vs {both_random}");
+    // And accounts where two or more engaged win more than the others.
+    assert!(group_won > 1.5 * other_won, "{group_won} vs {other_won}");
 }

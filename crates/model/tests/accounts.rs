@@ -164,7 +164,7 @@ assign = { team = "key-accounts" }
 "#
     );
     let model = model(&text);
-    let Some(account) = model.account else {
+    let Some(account) = model.account.clone() else {
         panic!("no account table")
     };
     assert_eq!(account.key, ["company_id", "email_domain"]);
@@ -212,6 +212,10 @@ assign = { team = "key-accounts" }
     );
     assert_eq!(account.routes[0].team, 0);
     assert!(model.stages.is_empty(), "contact stages are apart");
+    assert_eq!(
+        leadscore_model::summary(&model),
+        "t: 0 fit, 0 engagement, 0 disqualify rules, 0 groups, 0 stages, 0 triggers, 0 routes, 1 team; account: 1 fit, 3 engagement, 2 stages, 1 trigger, 1 route"
+    );
 }
 
 #[test]
