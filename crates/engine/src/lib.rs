@@ -336,6 +336,31 @@ impl Engine {
         self.finish(state, identifies.iter().cloned(), adjustments, now)
     }
 
+    /// [`Self::score`], also returning per engagement rule the times of its machine
+    /// opens and clicks ([`ContactState::machine_times`]): what an event timeline needs
+    /// to tell them from a person's.
+    pub fn score_with_machine_times(
+        &self,
+        attributes: Attributes,
+        events: &[Event],
+        identifies: &[Identify],
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> (ScoreResult, Vec<Vec<Millis>>) {
+        let mut state = self.batch_state(attributes);
+        for event in events {
+            if let Some(class) = self.classify(&event.name, event) {
+                state.apply(self, event.timestamp, event.message_id.as_deref(), &class);
+            }
+        }
+        let state = self.settle(state, identifies.iter().cloned(), adjustments, now);
+        let result = state.result(self);
+        let times = (0..self.model.engagement.len())
+            .map(|rule| state.machine_times(rule))
+            .collect();
+        (result, times)
+    }
+
     /// [`Self::score_classified`], also returning the contact's attributes as of `now`
     /// (see [`Self::score_keeping_attributes`]).
     pub fn score_classified_keeping_attributes<'c>(
@@ -355,11 +380,24 @@ impl Engine {
 
     fn finish(
         &self,
-        mut state: ContactState,
+        state: ContactState,
         identifies: impl IntoIterator<Item = Identify>,
         adjustments: &[Adjustment],
         now: Millis,
     ) -> (ScoreResult, Attributes) {
+        let state = self.settle(state, identifies, adjustments, now);
+        let result = state.result(self);
+        (result, state.into_attributes())
+    }
+
+    /// Apply identify calls and adjustments, then settle the state at `now`.
+    fn settle(
+        &self,
+        mut state: ContactState,
+        identifies: impl IntoIterator<Item = Identify>,
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> ContactState {
         for (at, id, traits) in identifies {
             state.apply_traits(self, at, id.as_deref(), traits);
         }
@@ -367,7 +405,6 @@ impl Engine {
             state.add_adjustment(adjustment.clone());
         }
         state.settle_to(self, now);
-        let result = state.result(self);
-        (result, state.into_attributes())
+        state
     }
 }

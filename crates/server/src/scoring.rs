@@ -55,6 +55,29 @@ pub fn score_inputs(
     inputs: &ContactInputs,
     now: Millis,
 ) -> Result<Option<ScoreResult>> {
+    let Some((attributes, events, identifies, adjustments)) = prepare(engine, inputs, now)? else {
+        return Ok(None);
+    };
+    Ok(Some(engine.score(
+        attributes,
+        &events,
+        &identifies,
+        &adjustments,
+        now,
+    )))
+}
+
+/// What the engine scores a contact from: attributes, events, identify calls and
+/// adjustments.
+pub(crate) type Prepared = (Attributes, Vec<Event>, Vec<Identify>, Vec<Adjustment>);
+
+/// The [`Prepared`] inputs of `inputs` as of `now`; `None` for a contact with neither a
+/// record nor a history.
+pub(crate) fn prepare(
+    engine: &Engine,
+    inputs: &ContactInputs,
+    now: Millis,
+) -> Result<Option<Prepared>> {
     let id = inputs.id.as_str();
     if inputs.contact.is_none() && inputs.history.is_empty() {
         return Ok(None);
@@ -67,13 +90,7 @@ pub fn score_inputs(
     };
     let (events, identifies) = self::inputs(id, &inputs.history, now);
     let adjustments = adjustments(engine, &inputs.adjustments);
-    Ok(Some(engine.score(
-        attributes,
-        &events,
-        &identifies,
-        &adjustments,
-        now,
-    )))
+    Ok(Some((attributes, events, identifies, adjustments)))
 }
 
 /// Rescore many contacts now and store their scores in one transaction: what the
