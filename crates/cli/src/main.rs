@@ -6,6 +6,7 @@
 //! file under `command/`. Exit codes are a contract (`docs/interfaces.md`): 0 success,
 //! 1 invalid input (the message names the file, line and field), 2 usage.
 
+mod accounts;
 mod batch;
 mod command;
 mod config;

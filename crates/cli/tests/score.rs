@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use leadscore_engine::{Attributes, Engine, Event, Identify};
+use leadscore_engine::{
+    Attributes, Engine, Event, Identify, Member, ScoreResult, account_key, score_account,
+};
 use leadscore_formats::{ContactsReader, JsonlWriter, MessageKind, parse_message, parse_timestamp};
 
 use crate::support::{generated, jsonl, leadscore, s, scratch, stderr, stdout};
@@ -38,6 +40,17 @@ fn score_at(dir: &Path, events: &str, as_of: &str, extra: &[&str]) -> std::proce
 /// event, anonymous ids linked by identify calls at or before `as_of`, and each contact
 /// scored by the engine's batch path from its full event list.
 fn expected_output(dir: &Path, as_of: &str, explain: bool) -> String {
+    let (_, now, results) = plain_results(dir, as_of);
+    let mut out = JsonlWriter::new(Vec::new(), explain);
+    for (id, _, result) in results {
+        out.write(&id, now, &result).expect("write");
+    }
+    String::from_utf8(out.finish().expect("finish")).expect("utf-8")
+}
+
+/// Every contact scored the plain way (see [`expected_output`]), in output order, with
+/// its attributes as of `as_of`.
+fn plain_results(dir: &Path, as_of: &str) -> (Engine, i64, Vec<(String, Attributes, ScoreResult)>) {
     let text = std::fs::read_to_string(MODEL_PATH()).expect("model");
     let engine = Engine::new(
         leadscore_model::load("b2b.toml", &text)
@@ -92,7 +105,7 @@ fn expected_output(dir: &Path, as_of: &str, explain: bool) -> String {
             events.entry(owner).or_default();
         }
     }
-    let mut out = JsonlWriter::new(Vec::new(), explain);
+    let mut out = Vec::new();
     let mut done = std::collections::HashSet::new();
     let reader = ContactsReader::open(dir.join("contacts.csv")).expect("contacts");
     let mut rows: Vec<(String, Attributes)> =
@@ -104,10 +117,11 @@ fn expected_output(dir: &Path, as_of: &str, explain: bool) -> String {
         }
         let evs = events.get(&id).cloned().unwrap_or_default();
         let ids = identifies.get(&id).cloned().unwrap_or_default();
-        let result = engine.score(attributes, &evs, &ids, &[], now);
-        out.write(&id, now, &result).expect("write");
+        let (result, attributes) =
+            engine.score_keeping_attributes(attributes, &evs, &ids, &[], now);
+        out.push((id, attributes, result));
     }
-    String::from_utf8(out.finish().expect("finish")).expect("utf-8")
+    (engine, now, out)
 }
 
 #[allow(non_snake_case)]
@@ -129,6 +143,100 @@ fn streaming_cli_matches_the_engine_batch_path_on_every_contact() {
     let results = jsonl(&stdout(&out));
     assert!(results.iter().any(|r| r["score"].as_i64() > Some(50)));
     assert!(results.iter().any(|r| !r["route"].is_null()));
+}
+
+#[test]
+fn account_output_matches_the_engine_account_function_on_every_account() {
+    let dir = generated("score-accounts", 400, 3);
+    let accounts_path = dir.join("accounts.jsonl");
+    let out = score(&dir, "events.jsonl", &["--accounts", s(&accounts_path)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&accounts_path).expect("accounts file");
+    let got = jsonl(&text);
+
+    let (engine, _, results) = plain_results(&dir, AS_OF);
+    let model = engine.model();
+    let account = model
+        .account
+        .as_ref()
+        .expect("examples/b2b.toml has [account]");
+    let mut by_key: HashMap<String, Vec<Member<'_>>> = HashMap::new();
+    let mut without = 0;
+    for (id, attributes, result) in &results {
+        match account_key(account, attributes) {
+            Some(key) => by_key
+                .entry(key)
+                .or_default()
+                .push(Member::new(id, attributes, result)),
+            None => without += 1,
+        }
+    }
+    let mut expected: Vec<_> = by_key
+        .iter()
+        .filter_map(|(key, members)| score_account(model, key, members))
+        .collect();
+    leadscore_engine::rank_accounts(&mut expected);
+    /// The documented line: the account result, then `as_of`.
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(flatten)]
+        result: &'a leadscore_engine::AccountResult,
+        as_of: &'a str,
+    }
+    assert_eq!(text.lines().count(), expected.len());
+    for (got, want) in text.lines().zip(&expected) {
+        let want = serde_json::to_string(&Line {
+            result: want,
+            as_of: AS_OF,
+        })
+        .expect("json");
+        assert_eq!(got, want);
+    }
+    // The data really has accounts: free-mail contacts have none, most others share one,
+    // and some accounts are buying groups handed to one team.
+    assert!(without > 0, "some contacts use free mail");
+    assert!(
+        got.iter()
+            .any(|a| a["members"].as_array().map_or(0, Vec::len) >= 3)
+    );
+    assert!(
+        got.iter()
+            .any(|a| a["stage"] == "buying-group" && !a["route"].is_null())
+    );
+    let members: usize = got
+        .iter()
+        .map(|a| a["members"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(
+        members + without,
+        results.len(),
+        "every contact is in at most one account"
+    );
+}
+
+#[test]
+fn accounts_need_an_account_table_in_the_model() {
+    let dir = generated("score-no-accounts", 20, 3);
+    let model = dir.join("plain.toml");
+    std::fs::write(&model, "version = 1\nname = \"plain\"\n").expect("write");
+    let out = leadscore(&[
+        "score",
+        "--model",
+        s(&model),
+        "--contacts",
+        s(&dir.join("contacts.csv")),
+        "--events",
+        s(&dir.join("events.jsonl")),
+        "--accounts",
+        s(&dir.join("accounts.jsonl")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--accounts needs an `[account]` table"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.join("accounts.jsonl").exists());
 }
 
 #[test]

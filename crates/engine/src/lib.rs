@@ -33,6 +33,7 @@
 
 #![deny(missing_docs)]
 
+pub mod account;
 mod classify;
 pub mod condition;
 pub mod input;
@@ -40,10 +41,14 @@ pub mod result;
 mod state;
 pub mod trigger;
 
+pub use account::{
+    AccountLine, AccountLineKind, AccountResult, Member, account_fields, account_key,
+    rank_accounts, score_account,
+};
 pub use classify::{ClassCache, EventClass, MailClass, MailKind, Reason};
 pub use input::{Adjustment, Attributes, Event, Fields, Value, ValueRef};
 pub use leadscore_model::Millis;
-pub use result::{ExplainLine, LineKind, Prediction, RouteResult, ScoreResult};
+pub use result::{AccountRef, ExplainLine, LineKind, Prediction, RouteResult, ScoreResult};
 pub use state::{ContactState, message_id_hash};
 pub use trigger::{Fired, trigger_edges};
 
@@ -60,7 +65,8 @@ pub struct Engine {
     counter_rules: Vec<bool>,
     /// Per group: the engagement rules that belong to it, in model order.
     group_rules: Vec<Vec<usize>>,
-    /// Contact attributes read by fit, disqualify, stage, trigger and route conditions.
+    /// Contact attributes read by fit, disqualify, stage, trigger and route conditions,
+    /// and by `[account]` (key, account conditions, role fields).
     attributes_read: Vec<String>,
     /// Per stage: its criteria split into what reads only attributes and the rest.
     stage_gates: Vec<StageGate>,
@@ -154,6 +160,13 @@ impl Engine {
             .chain(model.routes.iter().map(|r| &r.when));
         for cond in conditions {
             classify::fields_read(cond, &mut attributes_read);
+        }
+        if let Some(account) = &model.account {
+            for field in account_fields(account) {
+                if !attributes_read.contains(&field) {
+                    attributes_read.push(field);
+                }
+            }
         }
         if attributes_read.iter().any(|a| a == "email_domain") {
             attributes_read.push("email".into());
@@ -285,8 +298,8 @@ impl Engine {
         adjustments: &[Adjustment],
         now: Millis,
     ) -> ScoreResult {
-        let state = self.with_events(self.batch_state(attributes), events);
-        self.finish(state, identifies.iter().cloned(), adjustments, now)
+        self.score_keeping_attributes(attributes, events, identifies, adjustments, now)
+            .0
     }
 
     /// Batch path for callers that classified and deduplicated events themselves (the
@@ -299,8 +312,57 @@ impl Engine {
         adjustments: &[Adjustment],
         now: Millis,
     ) -> ScoreResult {
+        self.score_classified_keeping_attributes(attributes, events, identifies, adjustments, now)
+            .0
+    }
+
+    /// [`Self::score`], also returning the contact's attributes as of `now` (the given
+    /// ones, then identify traits in time order): what account keys and account rules
+    /// read ([`account_key`], [`score_account`]).
+    pub fn score_keeping_attributes(
+        &self,
+        attributes: Attributes,
+        events: &[Event],
+        identifies: &[Identify],
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> (ScoreResult, Attributes) {
+        let state = self.with_events(self.batch_state(attributes), events);
+        self.finish(state, identifies.iter().cloned(), adjustments, now)
+    }
+
+    /// [`Self::score_classified`], also returning the contact's attributes as of `now`
+    /// (see [`Self::score_keeping_attributes`]).
+    pub fn score_classified_keeping_attributes<'c>(
+        &self,
+        attributes: Attributes,
+        events: impl IntoIterator<Item = (Millis, &'c EventClass)>,
+        identifies: impl IntoIterator<Item = Identify>,
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> (ScoreResult, Attributes) {
         let state = self.with_classified(self.batch_state(attributes), events);
         self.finish(state, identifies, adjustments, now)
+    }
+
+    /// [`Self::score`], also returning per engagement rule the times of its machine
+    /// opens and clicks ([`ContactState::machine_times`]): what an event timeline needs
+    /// to tell them from a person's.
+    pub fn score_with_machine_times(
+        &self,
+        attributes: Attributes,
+        events: &[Event],
+        identifies: &[Identify],
+        adjustments: &[Adjustment],
+        now: Millis,
+    ) -> (ScoreResult, Vec<Vec<Millis>>) {
+        let state = self.with_events(self.batch_state(attributes), events);
+        let state = self.settled(state, identifies.iter().cloned(), adjustments, now);
+        let result = state.result(self);
+        let times = (0..self.model.engagement.len())
+            .map(|rule| state.machine_times(rule))
+            .collect();
+        (result, times)
     }
 
     /// [`Self::score_classified`], also returning when each stage reached was entered
@@ -373,14 +435,16 @@ impl Engine {
         state
     }
 
+    /// The result of a settled `state`, and the attributes it ended with.
     fn finish(
         &self,
         state: ContactState,
         identifies: impl IntoIterator<Item = Identify>,
         adjustments: &[Adjustment],
         now: Millis,
-    ) -> ScoreResult {
-        self.settled(state, identifies, adjustments, now)
-            .result(self)
+    ) -> (ScoreResult, Attributes) {
+        let state = self.settled(state, identifies, adjustments, now);
+        let result = state.result(self);
+        (result, state.into_attributes())
     }
 }

@@ -64,6 +64,18 @@ fn is_zero_f(n: &f64) -> bool {
     *n == 0.0
 }
 
+/// The account a contact belongs to under `[account]` (see [`crate::account_key`]), with
+/// the attributes account scoring reads ([`crate::account_fields`]), so that an account
+/// can be scored from its members' results alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountRef {
+    /// The account key.
+    pub key: String,
+    /// The member's attributes that account rules read, as of the result's instant, as
+    /// text (numbers as written without a spurious `.0`).
+    pub attributes: std::collections::BTreeMap<String, crate::Value>,
+}
+
 /// The route a contact would take.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteResult {
@@ -111,6 +123,8 @@ pub struct ScoreResult {
     /// last tuning run); `None` without the table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction: Option<Prediction>,
+    /// The contact's account; `None` without `[account]` or without a usable key.
+    pub account: Option<AccountRef>,
 }
 
 /// The predictive score: the chance this contact converts, by the calibration of the

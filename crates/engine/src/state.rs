@@ -270,6 +270,21 @@ impl ContactState {
         &self.attributes
     }
 
+    /// The times of engagement rule `rule`'s machine opens or clicks (`[machine]`), in
+    /// time order; empty when the rule has none or keeps only their counts (a rule
+    /// without `within`, `decay` or a sliding `limit`).
+    pub fn machine_times(&self, rule: usize) -> Vec<Millis> {
+        match self.machine.get(rule) {
+            Some(MachineData::Times(times)) => times.iter().map(|(t, _)| *t).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The attributes as of the watermark, taking the state apart.
+    pub(crate) fn into_attributes(self) -> Attributes {
+        self.attributes
+    }
+
     /// The lifecycle stage as of the watermark.
     pub fn stage(&self) -> Option<StageId> {
         self.stage
@@ -1225,6 +1240,10 @@ impl ContactState {
                 tuned_at: p.tuned_at.clone(),
                 auc: p.auc,
             }),
+            account: model
+                .account
+                .as_ref()
+                .and_then(|account| crate::account::membership(account, &self.attributes)),
         }
     }
 

@@ -184,6 +184,7 @@ prop_compose! {
             event_names: NAMES.iter().map(|s| s.to_string()).collect(),
             machine,
             prediction: None,
+            account: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! tests for the invariants (incremental == batch, explanation sums to raw,
 //! determinism, order independence, duplicates count once).
 
+mod accounts;
 mod cases;
 mod machine;
 mod properties;

@@ -2,9 +2,10 @@
 //!
 //! A JSONL line has its keys in this order (the order of the documented example):
 //! `contact_id, as_of, score, raw, fit, engagement, manual, grade, label, groups, stage,
-//! disqualified, owner, route, prediction, explain`; `prediction` only when the model has
-//! a `[prediction]` table (`{"probability","tuned_at","auc"}`), `explain` only when
-//! asked for. `route` is
+//! disqualified, owner, route, prediction, account, explain`; `prediction` only when the
+//! model has a `[prediction]` table (`{"probability","tuned_at","auc"}`), `account`
+//! (`{"key":..,"attributes":{..}}`) only under a model's `[account]`, `explain` only
+//! when asked for. `route` is
 //! `{"route":..,"team":..}` or `null`; `owner` is `null` unless set (batch scoring
 //! assigns no owners).
 //!
@@ -23,7 +24,7 @@
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
-use leadscore_engine::{ExplainLine, LineKind, Prediction, RouteResult, ScoreResult};
+use leadscore_engine::{AccountRef, ExplainLine, LineKind, Prediction, RouteResult, ScoreResult};
 use leadscore_model::Millis;
 use serde::Serialize;
 use serde::ser::Serializer;
@@ -101,6 +102,9 @@ pub struct ResultJson<'a> {
     route: Option<&'a RouteResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
     prediction: Option<PredictionJson<'a>>,
+    /// `{"key":..,"attributes":{..}}` under `[account]`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a AccountRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explain: Option<Explain<'a>>,
     #[serde(skip)]
@@ -126,6 +130,7 @@ impl<'a> ResultJson<'a> {
             owner: None,
             route: result.route.as_ref(),
             prediction: result.prediction.as_ref().map(PredictionJson::from),
+            account: result.account.as_ref(),
             explain: None,
             lines: &result.explain,
         }

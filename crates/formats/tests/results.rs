@@ -54,6 +54,7 @@ fn example() -> ScoreResult {
         route: None,
         triggers_active: vec!["hot-lead".to_owned()],
         prediction: None,
+        account: None,
         explain: vec![
             line(
                 "decision-maker",

@@ -10,7 +10,7 @@
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-use crate::rng::{chance, lognormal, pick_weighted};
+use crate::rng::{chance, lognormal, normal, pick_weighted};
 use crate::tables::{
     ACADEMIC_TITLES, COMPETITORS, COUNTRIES, EDUCATION, FIRST_NAMES, FREE_MAIL, INDUSTRIES,
     LAST_NAMES, LEAD_SOURCES, NAME_MID, NAME_PRE, OWN_COMPANY, Role, TAILS, TITLES,
@@ -44,7 +44,24 @@ pub(crate) struct Company {
     pub revenue: u64,
     /// Index into [`COUNTRIES`].
     pub country: usize,
+    /// The CRM's account id (`company_id` column): `acct-<k + 1>`, or the fixed
+    /// competitor / own company's.
+    pub id: String,
+    /// The company's share of its contacts' hidden interest (standard normal; see
+    /// [`SHARED_INTEREST`]). Above [`BUYING_GROUP_FACTOR`] a buying group is at work.
+    pub factor: f64,
+    /// When its buying group is most active, as a fraction of the history window: its
+    /// contacts' buying episodes cluster around it.
+    pub buying_at: f64,
 }
+
+/// The share of the variance of a contact's hidden interest that is its company's:
+/// colleagues are interested together, while every contact's interest stays standard
+/// normal (so nothing else about the data moves).
+pub(crate) const SHARED_INTEREST: f64 = 0.5;
+/// The company factor above which a buying group is at work (the top fifth of
+/// companies): its contacts' buying episodes fall in the same days.
+pub(crate) const BUYING_GROUP_FACTOR: f64 = 0.8416;
 
 /// A contact as written to `contacts.csv` (a `None` is an empty cell), plus the hidden
 /// facts the behaviour model needs.
@@ -74,6 +91,15 @@ pub(crate) struct Person {
     pub lead_source: usize,
     /// Kind of mailbox.
     pub mailbox: Mailbox,
+    /// `company_id` column: the company's account id, known for 95 % of corporate
+    /// mailboxes and 30 % of free-mail sign-ups (the CRM enriched them).
+    pub company_id: Option<String>,
+    /// The company's share of the contact's interest (hidden; `None` at competitors
+    /// and the vendor itself).
+    pub company_factor: Option<f64>,
+    /// When the contact's company's buying group is most active (a fraction of the
+    /// history window), if it has one (hidden).
+    pub buying_group: Option<f64>,
 }
 
 /// `gcd(a, b)`.
@@ -144,6 +170,10 @@ pub(crate) fn company(k: u64, rng: &mut ChaCha8Rng) -> Company {
     let size = lognormal(rng, median, 1.7).clamp(1.0, 250_000.0).round() as u32;
     let per_head = lognormal(rng, 160_000.0, 0.5);
     let revenue = round3(f64::from(size) * per_head);
+    // Drawn last, so every other attribute of the company is what it was before
+    // buying groups existed.
+    let factor = normal(rng);
+    let buying_at: f64 = rng.random();
     Company {
         name,
         domain,
@@ -151,6 +181,9 @@ pub(crate) fn company(k: u64, rng: &mut ChaCha8Rng) -> Company {
         size,
         revenue,
         country,
+        id: format!("acct-{}", k + 1),
+        factor,
+        buying_at,
     }
 }
 
@@ -163,6 +196,9 @@ fn special_company(name: &str, domain: &str, size: u32, rng: &mut ChaCha8Rng) ->
         size,
         revenue: round3(f64::from(size) * lognormal(rng, 180_000.0, 0.2)),
         country: 0,
+        id: format!("acct-{}", domain.trim_end_matches(".example")),
+        factor: 0.0,
+        buying_at: 0.0,
     }
 }
 
@@ -244,6 +280,17 @@ pub(crate) fn person(
     let annual_revenue = (!chance(rng, 0.20 * sparse)).then_some(company.revenue);
     let country = (!chance(rng, 0.03)).then_some(company.country);
     let lead_source = pick_weighted(rng, LEAD_SOURCES.iter().map(|l| l.1));
+    // From a hash of the contact number, not the contact's stream: every other draw
+    // stays where it was.
+    let known = match mailbox {
+        Mailbox::FreeMail => 30,
+        _ => 95,
+    };
+    let company_id = (spread(i) % 100 < known).then(|| company.id.clone());
+    let colleague = matches!(mailbox, Mailbox::Company | Mailbox::FreeMail);
+    let company_factor = colleague.then_some(company.factor);
+    let buying_group =
+        (colleague && company.factor > BUYING_GROUP_FACTOR).then_some(company.buying_at);
 
     Person {
         id: format!("c-{}", i + 1),
@@ -258,7 +305,18 @@ pub(crate) fn person(
         country,
         lead_source,
         mailbox,
+        company_id,
+        company_factor,
+        buying_group,
     }
+}
+
+/// A well-mixed 64-bit hash of `i` (splitmix64's finaliser).
+fn spread(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Person {

@@ -402,6 +402,12 @@ pub(crate) fn run(
     let (start, end) = (world.start, world.end);
     let role = Person::role_of(person.title);
     let mut interest = normal(rng);
+    if let Some(factor) = person.company_factor {
+        // Colleagues share part of their interest: a company that needs the product
+        // shows it through several people (still standard normal for each one).
+        let shared = crate::contact::SHARED_INTEREST;
+        interest = (1.0 - shared).sqrt() * interest + shared.sqrt() * factor;
+    }
     if person.mailbox == Mailbox::Competitor {
         interest += 1.0; // competitors snoop on pricing pages
     }
@@ -421,6 +427,16 @@ pub(crate) fn run(
     };
     let anon_flow = is_new && chance(rng, 0.45);
     let episode = chance(rng, logistic(-1.2 + interest)).then(|| uniform_i64(rng, t0, end));
+    // A buying group's members have their episodes together: within three days of the
+    // group's moment (the contact's own draw only spreads them).
+    let episode = match (episode, person.buying_group) {
+        (Some(own), Some(at)) => {
+            let centre = start + (at * (end - start) as f64) as i64;
+            let jitter = own.rem_euclid(6 * DAY) - 3 * DAY;
+            Some((centre + jitter).clamp(t0, end - 1))
+        }
+        (episode, _) => episode,
+    };
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bits = rng.next_u64();
     for b in anon_id.iter_mut() {

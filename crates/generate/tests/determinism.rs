@@ -42,7 +42,7 @@ fn zero_contacts_writes_only_headers() {
     let f = files(0, 1);
     assert_eq!(
         f.contacts.trim_end(),
-        "id,email,first_name,last_name,company,job_title,industry,company_size,annual_revenue,country,lead_source"
+        "id,email,first_name,last_name,company,job_title,industry,company_size,annual_revenue,country,lead_source,company_id"
     );
     assert_eq!(f.events, "");
     assert_eq!(f.outcomes.trim_end(), "id,outcome,at");

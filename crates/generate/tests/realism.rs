@@ -11,7 +11,7 @@ fn contacts_have_the_documented_columns_and_unique_ids_and_emails() {
     let header = d.files.contacts.lines().next().expect("header");
     assert_eq!(
         header,
-        "id,email,first_name,last_name,company,job_title,industry,company_size,annual_revenue,country,lead_source"
+        "id,email,first_name,last_name,company,job_title,industry,company_size,annual_revenue,country,lead_source,company_id"
     );
     let mut emails = HashSet::new();
     for (i, c) in d.contacts.iter().enumerate() {

@@ -182,6 +182,23 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
 
 /// Fits a logistic regression on features read off the files, noise features included,
 /// and checks that the planted effects come back and the noise gets about zero.
+/// The log-likelihood of a logistic model with coefficients `beta`.
+fn log_likelihood(xs: &[Vec<f64>], ys: &[f64], beta: &[f64]) -> f64 {
+    xs.iter()
+        .zip(ys)
+        .map(|(x, y)| {
+            let z: f64 = x.iter().zip(beta).map(|(a, b)| a * b).sum();
+            // log p = -log(1 + e^-z), log(1 - p) = -log(1 + e^z), computed stably.
+            let softplus = |t: f64| if t > 30.0 { t } else { t.exp().ln_1p() };
+            if *y > 0.0 {
+                -softplus(-z)
+            } else {
+                -softplus(z)
+            }
+        })
+        .sum()
+}
+
 /// Slow in debug builds: `cargo test -p leadscore-generate --release -- --ignored`.
 #[test]
 #[ignore = "slow: generates and parses 40,000 contacts"]
@@ -286,7 +303,19 @@ fn logistic_regression_on_the_files_recovers_the_planted_effects() {
             }
         }
         let step = solve(hess, grad);
-        beta.iter_mut().zip(step).for_each(|(b, s)| *b += s);
+        // Damped Newton: halve a step that does not raise the likelihood (a full step
+        // can overshoot from the starting point and diverge).
+        let mut scale = 1.0;
+        let before = log_likelihood(&xs, &ys, &beta);
+        loop {
+            let trial: Vec<f64> = beta.iter().zip(&step).map(|(b, s)| b + scale * s).collect();
+            let after = log_likelihood(&xs, &ys, &trial);
+            if after >= before || scale < 1e-3 {
+                beta = trial;
+                break;
+            }
+            scale /= 2.0;
+        }
     }
     let truth = planted_truth();
     for (n, b) in names.iter().zip(&beta) {

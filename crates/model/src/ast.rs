@@ -39,6 +39,21 @@ pub(crate) struct Model {
     pub machine: Option<Machine>,
     /// `[prediction]`, as checked.
     pub prediction: Option<crate::compiled::Prediction>,
+    /// `[account]`.
+    pub account: Option<Account>,
+}
+
+/// A checked `[account]` table; conditions not yet lowered.
+#[derive(Debug)]
+pub(crate) struct Account {
+    pub key: Vec<String>,
+    pub exclude: Option<(String, Arc<HashSet<String>>)>,
+    pub fit: Vec<FitRule>,
+    pub engagement: Vec<crate::compiled::AccountEngagementRule>,
+    pub labels: Vec<Threshold>,
+    pub stages: Vec<Stage>,
+    pub triggers: Vec<Trigger>,
+    pub routes: Vec<Route>,
 }
 
 /// A checked `[machine]` table; event names not yet interned.

@@ -17,23 +17,14 @@ use std::collections::HashMap;
 use crate::CompiledModel;
 use crate::ast::{self, Cond, Lit, Op};
 use crate::compiled::{
-    Condition, DisqualifyRule, EngagementRule, EngagementSource, EventNameId, FieldOp, FitRule,
-    Group, Literal, Route, Stage, Threshold, Trigger,
+    Account, Condition, DisqualifyRule, EngagementRule, EngagementSource, EventNameId, FieldOp,
+    FitRule, Group, Literal, Route, Stage, Threshold, Trigger,
 };
 
 /// Lower a checked model.
 pub(crate) fn compile(model: ast::Model) -> CompiledModel {
     let mut events = EventNames::default();
-    let fit = model
-        .fit
-        .into_iter()
-        .map(|rule| FitRule {
-            id: rule.id,
-            label: rule.label,
-            when: condition(rule.when, &mut events),
-            points: rule.points,
-        })
-        .collect();
+    let fit = fit_rules(model.fit, &mut events);
     let engagement = model
         .engagement
         .into_iter()
@@ -71,36 +62,19 @@ pub(crate) fn compile(model: ast::Model) -> CompiledModel {
             when: condition(rule.when, &mut events),
         })
         .collect();
-    let stages = model
-        .stages
-        .into_iter()
-        .map(|stage| Stage {
-            id: stage.id,
-            label: stage.label,
-            when: stage.when.map(|when| condition(when, &mut events)),
-            reset_engagement: stage.reset_engagement,
-        })
-        .collect();
-    let triggers = model
-        .triggers
-        .into_iter()
-        .map(|trigger| Trigger {
-            id: trigger.id,
-            label: trigger.label,
-            when: condition(trigger.when, &mut events),
-            actions: trigger.actions,
-        })
-        .collect();
-    let routes = model
-        .routes
-        .into_iter()
-        .map(|route| Route {
-            id: route.id,
-            label: route.label,
-            when: condition(route.when, &mut events),
-            team: route.team,
-        })
-        .collect();
+    let stages = lower_stages(model.stages, &mut events);
+    let triggers = lower_triggers(model.triggers, &mut events);
+    let routes = lower_routes(model.routes, &mut events);
+    let account = model.account.map(|account| Account {
+        key: account.key,
+        exclude: account.exclude,
+        fit: fit_rules(account.fit, &mut events),
+        engagement: account.engagement,
+        labels: highest_first(account.labels),
+        stages: lower_stages(account.stages, &mut events),
+        triggers: lower_triggers(account.triggers, &mut events),
+        routes: lower_routes(account.routes, &mut events),
+    });
     let machine = model.machine.map(|m| crate::machine::Machine {
         share: m.share,
         message_id: m.message_id,
@@ -136,7 +110,56 @@ pub(crate) fn compile(model: ast::Model) -> CompiledModel {
         event_names: events.names,
         machine,
         prediction: model.prediction,
+        account,
     }
+}
+
+fn fit_rules(rules: Vec<ast::FitRule>, events: &mut EventNames) -> Vec<FitRule> {
+    rules
+        .into_iter()
+        .map(|rule| FitRule {
+            id: rule.id,
+            label: rule.label,
+            when: condition(rule.when, events),
+            points: rule.points,
+        })
+        .collect()
+}
+
+fn lower_stages(stages: Vec<ast::Stage>, events: &mut EventNames) -> Vec<Stage> {
+    stages
+        .into_iter()
+        .map(|stage| Stage {
+            id: stage.id,
+            label: stage.label,
+            when: stage.when.map(|when| condition(when, events)),
+            reset_engagement: stage.reset_engagement,
+        })
+        .collect()
+}
+
+fn lower_triggers(triggers: Vec<ast::Trigger>, events: &mut EventNames) -> Vec<Trigger> {
+    triggers
+        .into_iter()
+        .map(|trigger| Trigger {
+            id: trigger.id,
+            label: trigger.label,
+            when: condition(trigger.when, events),
+            actions: trigger.actions,
+        })
+        .collect()
+}
+
+fn lower_routes(routes: Vec<ast::Route>, events: &mut EventNames) -> Vec<Route> {
+    routes
+        .into_iter()
+        .map(|route| Route {
+            id: route.id,
+            label: route.label,
+            when: condition(route.when, events),
+            team: route.team,
+        })
+        .collect()
 }
 
 /// Sort thresholds by bound, highest first; equal bounds keep file order.

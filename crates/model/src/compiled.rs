@@ -66,6 +66,9 @@ pub struct CompiledModel {
     /// `[prediction]`: the conversion probability calibration of the last tuning run;
     /// `None` without the table (results then have no `prediction`).
     pub prediction: Option<Prediction>,
+    /// `[account]`: how contacts group into accounts and how accounts score; `None`
+    /// without the table (no account results).
+    pub account: Option<Account>,
 }
 
 /// `[prediction]`, written by `leadscore tune`: a Platt calibration of the score,
@@ -90,6 +93,72 @@ impl Prediction {
     pub fn probability(&self, score: f64) -> f64 {
         1.0 / (1.0 + (-(self.intercept + self.slope * score)).exp())
     }
+}
+
+/// The `[account]` table: account key, account fit and engagement aggregations, and
+/// account stages, triggers and routes (see `docs/model-format.md`, "Accounts").
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Contact attributes tried in order for the account key; the first present,
+    /// non-blank value that is not excluded wins (`email_domain` is derived).
+    pub key: Vec<String>,
+    /// `exclude_list`: key values (lower-cased) that never form an account, with the
+    /// list's name; `None` without `exclude_list`.
+    pub exclude: Option<(String, Arc<HashSet<String>>)>,
+    /// `[[account.fit]]`: rules on the account's attributes (field conditions only).
+    pub fit: Vec<FitRule>,
+    /// `[[account.engagement]]`: aggregations of the members' engagement.
+    pub engagement: Vec<AccountEngagementRule>,
+    /// `[account.labels]`, highest bound first; empty: no account labels.
+    pub labels: Vec<Threshold>,
+    /// `[[account.stage]]` in file order; index 0 is where every account starts.
+    pub stages: Vec<Stage>,
+    /// `[[account.trigger]]` (actions: webhook, tag, notify).
+    pub triggers: Vec<Trigger>,
+    /// `[[account.route]]`; the first matching one hands the whole account to one owner.
+    pub routes: Vec<Route>,
+}
+
+/// An `[[account.engagement]]` aggregation.
+#[derive(Debug, Clone)]
+pub struct AccountEngagementRule {
+    /// Rule id (unique among account rules).
+    pub id: String,
+    /// Human label.
+    pub label: Option<String>,
+    /// For `top_contacts`: the factor on the summed engagement (default 1); otherwise
+    /// the points per engaged contact or per distinct role.
+    pub points: f64,
+    /// How the members' engagement is aggregated.
+    pub aggregate: Aggregate,
+}
+
+/// How an account engagement rule aggregates its members.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aggregate {
+    /// `top_contacts = { n }`: the sum of the engagement of the `n` most engaged members.
+    TopContacts {
+        /// How many members count.
+        n: u32,
+    },
+    /// `engaged_contacts = { min_engagement, max }`: `points` per member whose
+    /// engagement is at least `min_engagement`, for at most `max` members.
+    EngagedContacts {
+        /// The engagement a member needs to count.
+        min_engagement: f64,
+        /// The most members counted; `None`: all.
+        max: Option<u32>,
+    },
+    /// `distinct_roles = { field, min_engagement, max }`: `points` per distinct value
+    /// (trimmed, compared case-insensitively) of `field` among engaged members.
+    DistinctRoles {
+        /// The attribute that names a member's role (`job_title`, `role`, ...).
+        field: String,
+        /// The engagement a member needs to count.
+        min_engagement: f64,
+        /// The most roles counted; `None`: all.
+        max: Option<u32>,
+    },
 }
 
 /// The `[score]` clamp.

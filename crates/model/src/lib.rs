@@ -98,13 +98,24 @@ pub fn parse_duration(text: &str) -> Option<Millis> {
 /// A one-line summary of a model, for logs and `model check`:
 /// `b2b-default: 12 fit, 15 engagement, 3 disqualify rules, 3 groups, 3 stages, 2 triggers, 2 routes, 2 teams`.
 ///
-/// Counts of one use the singular (`1 group`).
+/// Counts of one use the singular (`1 group`). A model with `[account]` adds
+/// `; account: 3 fit, 3 engagement, 3 stages, 1 trigger, 2 routes`.
 pub fn summary(model: &CompiledModel) -> String {
     fn count(n: usize, one: &str, many: &str) -> String {
         format!("{n} {}", if n == 1 { one } else { many })
     }
+    let account = model.account.as_ref().map_or_else(String::new, |a| {
+        format!(
+            "; account: {} fit, {} engagement, {}, {}, {}",
+            a.fit.len(),
+            a.engagement.len(),
+            count(a.stages.len(), "stage", "stages"),
+            count(a.triggers.len(), "trigger", "triggers"),
+            count(a.routes.len(), "route", "routes"),
+        )
+    });
     format!(
-        "{}: {} fit, {} engagement, {}, {}, {}, {}, {}, {}",
+        "{}: {} fit, {} engagement, {}, {}, {}, {}, {}, {}{account}",
         model.name,
         model.fit.len(),
         model.engagement.len(),

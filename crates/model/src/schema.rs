@@ -85,6 +85,24 @@ mod tests {
             ("/properties/machine", validate::MACHINE_KEYS),
             ("/properties/machine/properties/burst", validate::BURST_KEYS),
             ("/properties/prediction", validate::PREDICTION_KEYS),
+            ("/$defs/account", validate::ACCOUNT_KEYS),
+            (
+                "/$defs/accountEngagementRule",
+                validate::ACCOUNT_ENGAGEMENT_KEYS,
+            ),
+            (
+                "/$defs/accountEngagementRule/properties/top_contacts",
+                validate::TOP_CONTACTS_KEYS,
+            ),
+            (
+                "/$defs/accountEngagementRule/properties/engaged_contacts",
+                validate::ENGAGED_CONTACTS_KEYS,
+            ),
+            (
+                "/$defs/accountEngagementRule/properties/distinct_roles",
+                validate::DISTINCT_ROLES_KEYS,
+            ),
+            ("/$defs/accountStage", validate::ACCOUNT_STAGE_KEYS),
         ] {
             assert_eq!(properties(&schema, pointer), set(keys), "at {pointer}");
         }

@@ -26,8 +26,14 @@ use crate::diagnostics::{Diagnostic, Severity};
 use crate::duration::{self, DURATION_HELP};
 use crate::syntax::{Entry, Node, Source, Table, Value};
 
+mod account;
 mod machine;
 mod prediction;
+#[cfg_attr(not(test), allow(unused_imports))]
+pub(crate) use account::{
+    ACCOUNT_ENGAGEMENT_KEYS, ACCOUNT_KEYS, ACCOUNT_STAGE_KEYS, DISTINCT_ROLES_KEYS,
+    ENGAGED_CONTACTS_KEYS, TOP_CONTACTS_KEYS,
+};
 #[cfg_attr(not(test), allow(unused_imports))]
 pub(crate) use machine::{BURST_KEYS, MACHINE_KEYS};
 #[cfg_attr(not(test), allow(unused_imports))]
@@ -52,6 +58,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "teams",
     "machine",
     "prediction",
+    "account",
 ];
 /// Keys of `[score]`.
 pub(crate) const SCORE_KEYS: &[&str] = &["min", "max"];
@@ -213,6 +220,8 @@ struct Declarations {
     stages: Vec<String>,
     /// `[teams.NAME]`: name, and its members when they were valid.
     teams: Vec<(String, Option<Vec<String>>)>,
+    /// `[[account.stage]]` ids in file order (like `stages`).
+    account_stages: Vec<String>,
 }
 
 /// Which part of the file a condition belongs to; decides which kinds it may use.
@@ -224,9 +233,34 @@ enum Place {
     Stage,
     Trigger,
     Route,
+    AccountFit,
+    AccountStage,
+    AccountTrigger,
+    AccountRoute,
 }
 
 impl Place {
+    /// A part of `[account]`.
+    fn is_account(self) -> bool {
+        matches!(
+            self,
+            Place::AccountFit | Place::AccountStage | Place::AccountTrigger | Place::AccountRoute
+        )
+    }
+
+    /// Which kinds an account part may use: attributes everywhere; the account score
+    /// and `disqualified` in stages, triggers and routes; the account stage in triggers
+    /// and routes (an account stage is computed from its criteria, so its own criteria
+    /// cannot name one).
+    fn account_allows(self, family: Family) -> bool {
+        match family {
+            Family::Field | Family::All | Family::Any | Family::Not => true,
+            Family::Score | Family::Disqualified => self != Place::AccountFit,
+            Family::Stage => matches!(self, Place::AccountTrigger | Place::AccountRoute),
+            Family::Grade | Family::Event => false,
+        }
+    }
+
     /// Stages, triggers and routes see the whole contact; the others only attributes or
     /// the event at hand.
     fn sees_scores(self) -> bool {
@@ -241,6 +275,10 @@ impl Place {
             Place::Stage => "a `[[stage]]`",
             Place::Trigger => "a `[[trigger]]`",
             Place::Route => "a `[[route]]`",
+            Place::AccountFit => "an `[[account.fit]]` rule",
+            Place::AccountStage => "an `[[account.stage]]`",
+            Place::AccountTrigger => "an `[[account.trigger]]`",
+            Place::AccountRoute => "an `[[account.route]]`",
         }
     }
 }
@@ -615,23 +653,14 @@ impl Checker<'_, '_> {
         let labels = self.thresholds(table, "labels", "label");
         let teams = self.teams(table);
         let stage_nodes = self.rule_tables(table, "stage");
-        self.decl.stages = stage_nodes
-            .iter()
-            .map(|node| match &node.value {
-                Value::Table(stage) => match stage.get("id").map(|id| &id.value.value) {
-                    Some(Value::String(id)) => id.clone(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            })
-            .collect();
+        self.decl.stages = stage_ids(&stage_nodes);
 
         // Rules. Fit, engagement and disqualify rules share one id namespace.
         let mut rule_ids = IdLines::new();
         let fit: Vec<_> = self
             .rule_tables(table, "fit")
             .into_iter()
-            .map(|node| self.in_rule(node, |c, t| c.fit_rule(node, t, &mut rule_ids)))
+            .map(|node| self.in_rule(node, |c, t| c.fit_rule(node, t, &mut rule_ids, Place::Fit)))
             .collect();
         let engagement: Vec<_> = self
             .rule_tables(table, "engagement")
@@ -647,23 +676,32 @@ impl Checker<'_, '_> {
         let stages: Vec<_> = stage_nodes
             .iter()
             .enumerate()
-            .map(|(index, node)| self.in_rule(node, |c, t| c.stage(node, t, index, &mut stage_ids)))
+            .map(|(index, node)| {
+                self.in_rule(node, |c, t| {
+                    c.stage(node, t, index, &mut stage_ids, Place::Stage)
+                })
+            })
             .collect();
         let mut trigger_ids = IdLines::new();
         let triggers: Vec<_> = self
             .rule_tables(table, "trigger")
             .into_iter()
-            .map(|node| self.in_rule(node, |c, t| c.trigger(node, t, &mut trigger_ids)))
+            .map(|node| {
+                self.in_rule(node, |c, t| {
+                    c.trigger(node, t, &mut trigger_ids, Place::Trigger)
+                })
+            })
             .collect();
         let mut route_ids = IdLines::new();
         let routes: Vec<_> = self
             .rule_tables(table, "route")
             .into_iter()
-            .map(|node| self.in_rule(node, |c, t| c.route(node, t, &mut route_ids)))
+            .map(|node| self.in_rule(node, |c, t| c.route(node, t, &mut route_ids, Place::Route)))
             .collect();
 
         let machine = self.machine(table);
         let prediction = self.prediction(table);
+        let account = self.account(table);
         self.unused_declarations(table);
         if self.events.len() > MAX_EVENT_NAMES {
             self.error(
@@ -692,6 +730,7 @@ impl Checker<'_, '_> {
             teams: teams?,
             machine: machine?,
             prediction: prediction?,
+            account: account?,
         })
     }
 
@@ -1029,6 +1068,7 @@ impl Checker<'_, '_> {
         }
         let namespace = match kind {
             "fit" | "engagement" | "disqualify" => "rule",
+            "account.fit" | "account.engagement" => "account rule",
             other => other,
         };
         let line = self.source.line_of(id_node.span.start);
@@ -1045,15 +1085,28 @@ impl Checker<'_, '_> {
         Some(id)
     }
 
-    fn fit_rule(&mut self, node: &Node, table: &Table, ids: &mut IdLines) -> Option<ast::FitRule> {
-        self.check_keys(table, FIT_KEYS, "a `[[fit]]` rule");
-        let id = self.rule_id(node, table, "fit", ids);
+    /// A `[[fit]]` rule, or an `[[account.fit]]` one when `place` says so.
+    fn fit_rule(
+        &mut self,
+        node: &Node,
+        table: &Table,
+        ids: &mut IdLines,
+        place: Place,
+    ) -> Option<ast::FitRule> {
+        let what = place.describe();
+        self.check_keys(table, FIT_KEYS, what);
+        let kind = if place.is_account() {
+            "account.fit"
+        } else {
+            "fit"
+        };
+        let id = self.rule_id(node, table, kind, ids);
         let label = self.label(table);
         let when = self
-            .required(table, node, "when", "a `[[fit]]` rule")
-            .and_then(|when| self.condition(when, Place::Fit));
+            .required(table, node, "when", what)
+            .and_then(|when| self.condition(when, place));
         let points = self
-            .required(table, node, "points", "a `[[fit]]` rule")
+            .required(table, node, "points", what)
             .and_then(|points| self.number("`points`", points));
         Some(ast::FitRule {
             id: id?,
@@ -1232,9 +1285,15 @@ impl Checker<'_, '_> {
         table: &Table,
         index: usize,
         ids: &mut IdLines,
+        place: Place,
     ) -> Option<ast::Stage> {
-        self.check_keys(table, STAGE_KEYS, "a `[[stage]]`");
-        let id = self.rule_id(node, table, "stage", ids);
+        let (keys, kind) = if place.is_account() {
+            (ACCOUNT_STAGE_KEYS, "account.stage")
+        } else {
+            (STAGE_KEYS, "stage")
+        };
+        self.check_keys(table, keys, place.describe());
+        let id = self.rule_id(node, table, kind, ids);
         let label = self.label(table);
         let when = match (index, table.get("when")) {
             (0, Some(when)) => {
@@ -1249,7 +1308,7 @@ impl Checker<'_, '_> {
                 None
             }
             (_, None) => Some(None),
-            (_, Some(when)) => self.condition(&when.value, Place::Stage).map(Some),
+            (_, Some(when)) => self.condition(&when.value, place).map(Some),
         };
         let reset_engagement = self.optional(table, "reset_engagement", |c, node| {
             c.boolean("`reset_engagement`", node)
@@ -1262,16 +1321,28 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn trigger(&mut self, node: &Node, table: &Table, ids: &mut IdLines) -> Option<ast::Trigger> {
-        const WHAT: &str = "a `[[trigger]]`";
-        self.check_keys(table, TRIGGER_KEYS, WHAT);
-        let id = self.rule_id(node, table, "trigger", ids);
+    /// A `[[trigger]]`, or an `[[account.trigger]]` when `place` says so.
+    fn trigger(
+        &mut self,
+        node: &Node,
+        table: &Table,
+        ids: &mut IdLines,
+        place: Place,
+    ) -> Option<ast::Trigger> {
+        let what = place.describe();
+        self.check_keys(table, TRIGGER_KEYS, what);
+        let kind = if place.is_account() {
+            "account.trigger"
+        } else {
+            "trigger"
+        };
+        let id = self.rule_id(node, table, kind, ids);
         let label = self.label(table);
         let when = self
-            .required(table, node, "when", WHAT)
-            .and_then(|when| self.condition(when, Place::Trigger));
+            .required(table, node, "when", what)
+            .and_then(|when| self.condition(when, place));
         let actions = self
-            .required(table, node, "actions", WHAT)
+            .required(table, node, "actions", what)
             .and_then(|actions| {
                 let items = self.array("`actions`", actions)?;
                 if items.is_empty() {
@@ -1282,7 +1353,16 @@ impl Checker<'_, '_> {
                     );
                     return None;
                 }
-                let actions: Vec<_> = items.iter().map(|item| self.action(item)).collect();
+                let actions: Vec<_> = items
+                    .iter()
+                    .map(|item| {
+                        if place.is_account() {
+                            self.account_action(item)
+                        } else {
+                            self.action(item)
+                        }
+                    })
+                    .collect();
                 actions.into_iter().collect()
             });
         Some(ast::Trigger {
@@ -1363,7 +1443,7 @@ impl Checker<'_, '_> {
             }
             "set_stage" => {
                 let name = self.string("`set_stage`", value)?;
-                self.stage_ref(&name, value).map(Action::SetStage)
+                self.stage_ref(&name, value, false).map(Action::SetStage)
             }
             _ => match &value.value {
                 Value::String(text) if text == "route" => Some(Action::Assign(None)),
@@ -1380,16 +1460,28 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn route(&mut self, node: &Node, table: &Table, ids: &mut IdLines) -> Option<ast::Route> {
-        const WHAT: &str = "a `[[route]]`";
-        self.check_keys(table, ROUTE_KEYS, WHAT);
-        let id = self.rule_id(node, table, "route", ids);
+    /// A `[[route]]`, or an `[[account.route]]` when `place` says so.
+    fn route(
+        &mut self,
+        node: &Node,
+        table: &Table,
+        ids: &mut IdLines,
+        place: Place,
+    ) -> Option<ast::Route> {
+        let what = place.describe();
+        self.check_keys(table, ROUTE_KEYS, what);
+        let kind = if place.is_account() {
+            "account.route"
+        } else {
+            "route"
+        };
+        let id = self.rule_id(node, table, kind, ids);
         let label = self.label(table);
         let when = self
-            .required(table, node, "when", WHAT)
-            .and_then(|when| self.condition(when, Place::Route));
+            .required(table, node, "when", what)
+            .and_then(|when| self.condition(when, place));
         let team = self
-            .required(table, node, "assign", WHAT)
+            .required(table, node, "assign", what)
             .and_then(|assign| match &assign.value {
                 Value::Table(_) => self.team_ref(assign),
                 _ => {
@@ -1447,15 +1539,25 @@ impl Checker<'_, '_> {
         Some(index)
     }
 
-    fn stage_ref(&mut self, name: &str, node: &Node) -> Option<StageId> {
-        let index = self.decl.stages.iter().position(|known| known == name);
+    /// A contact stage, or an account stage when `account`.
+    fn stage_ref(&mut self, name: &str, node: &Node, account: bool) -> Option<StageId> {
+        let (stages, header, what) = if account {
+            (
+                &self.decl.account_stages,
+                "[[account.stage]]",
+                "account stage",
+            )
+        } else {
+            (&self.decl.stages, "[[stage]]", "stage")
+        };
+        let index = stages.iter().position(|known| known == name);
         if index.is_none() {
-            let help = match suggest(name, self.decl.stages.iter().map(String::as_str)) {
+            let help = match suggest(name, stages.iter().map(String::as_str)) {
                 Some(known) => format!("did you mean `{known}`?"),
-                None if self.decl.stages.is_empty() => "declare stages with `[[stage]]`".to_owned(),
-                None => format!("declared stages: {}", listing(&self.decl.stages)),
+                None if stages.is_empty() => format!("declare {what}s with `{header}`"),
+                None => format!("declared {what}s: {}", listing(stages)),
             };
-            self.error_help(node.span.clone(), format!("unknown stage `{name}`"), help);
+            self.error_help(node.span.clone(), format!("unknown {what} `{name}`"), help);
         }
         index
     }
@@ -1632,7 +1734,33 @@ impl Checker<'_, '_> {
             }
         }
 
-        if family.needs_scores() && !place.sees_scores() {
+        if place.is_account() {
+            let key = table
+                .entries
+                .iter()
+                .find(|entry| Family::of(&entry.key) == Some(family))
+                .map_or_else(|| node.span.clone(), |entry| entry.key_span.clone());
+            if !place.account_allows(family) {
+                self.error_help(
+                    key,
+                    format!(
+                        "{} cannot be used in {}",
+                        family.describe(),
+                        place.describe()
+                    ),
+                    "account conditions test the account's attributes, its score (`score_gte` and the like, not in `[[account.fit]]`), `disqualified`, and in triggers and routes its `stage`".to_owned(),
+                );
+                return None;
+            }
+            if let (Family::Score, Some(group)) = (family, table.get("group")) {
+                self.error_help(
+                    group.key_span.clone(),
+                    format!("`group` cannot be used in {}", place.describe()),
+                    "an account score condition compares the account score".to_owned(),
+                );
+                return None;
+            }
+        } else if family.needs_scores() && !place.sees_scores() {
             let key = table
                 .entries
                 .iter()
@@ -1711,7 +1839,8 @@ impl Checker<'_, '_> {
             Family::Stage => {
                 let entry = table.get("stage")?;
                 let name = self.string("`stage`", &entry.value)?;
-                self.stage_ref(&name, &entry.value).map(Cond::Stage)
+                self.stage_ref(&name, &entry.value, place.is_account())
+                    .map(Cond::Stage)
             }
         };
         if keys_ok { condition } else { None }
@@ -1911,6 +2040,21 @@ impl Checker<'_, '_> {
             within,
         })
     }
+}
+
+/// The ids of `[[stage]]` tables as written (empty where missing or not a string), so
+/// that conditions may name stages declared further down.
+fn stage_ids(nodes: &[&Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|node| match &node.value {
+            Value::Table(stage) => match stage.get("id").map(|id| &id.value.value) {
+                Some(Value::String(id)) => id.clone(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        })
+        .collect()
 }
 
 /// A glob as an anchored, case-insensitive regex: `*` is any run of characters (`/`

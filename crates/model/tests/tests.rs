@@ -5,6 +5,7 @@
 
 mod util;
 
+mod accounts;
 mod conditions;
 mod errors;
 mod machine_mistakes;

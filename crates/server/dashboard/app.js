@@ -239,6 +239,7 @@ const STATUS_TEXT = {
   outside_window: "not counted: outside the rule's window",
   reset: "not counted: before a stage reset",
   future: "not counted yet: in the future",
+  machine: "a machine's open or click: see the machine line",
 };
 
 async function contactView(id) {

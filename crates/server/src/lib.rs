@@ -12,6 +12,8 @@
 //! * `adjustments`: `/api/v1/contacts/{id}/adjustments`, manual points with a reason.
 //! * `outcomes`: `/api/v1/contacts/{id}/outcomes`, what sales closed (`won`, `lost`,
 //!   `converted`); `analytics`: the outcome report and a model's backtest over them.
+//! * `accounts`: `/api/v1/accounts...`, account scores computed on read from the stored
+//!   contact scores.
 //! * [`models`]: `/api/v1/models...`: upload, list, diff, activate (with background
 //!   rescoring).
 //! * `transfer`: CSV imports of contacts and events, exports of scores, contacts and
@@ -42,6 +44,7 @@
 
 #![deny(missing_docs)]
 
+mod accounts;
 mod adjustments;
 mod analytics;
 mod auth;
@@ -82,6 +85,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ingest::router(&state))
         .merge(sendgrid::router(&state))
         .merge(contacts::router())
+        .merge(accounts::router())
         .merge(adjustments::router())
         .merge(outcomes::router())
         .merge(analytics::router())

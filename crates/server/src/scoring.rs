@@ -59,13 +59,9 @@ pub fn score_inputs(
     inputs: &ContactInputs,
     now: Millis,
 ) -> Result<Option<ScoreResult>> {
-    let id = inputs.id.as_str();
-    if inputs.contact.is_none() && inputs.history.is_empty() {
+    let Some((attributes, events, identifies, adjustments)) = prepare(engine, inputs, now)? else {
         return Ok(None);
-    }
-    let attributes = stored_attributes(id, inputs.contact.as_ref())?;
-    let (events, identifies) = self::inputs(id, &inputs.history, now);
-    let adjustments = adjustments(engine, &inputs.adjustments);
+    };
     Ok(Some(engine.score(
         attributes,
         &events,
@@ -73,6 +69,27 @@ pub fn score_inputs(
         &adjustments,
         now,
     )))
+}
+
+/// What the engine scores a contact from: attributes, events, identify calls and
+/// adjustments.
+pub(crate) type Prepared = (Attributes, Vec<Event>, Vec<Identify>, Vec<Adjustment>);
+
+/// The [`Prepared`] inputs of `inputs` as of `now`; `None` for a contact with neither a
+/// record nor a history.
+pub(crate) fn prepare(
+    engine: &Engine,
+    inputs: &ContactInputs,
+    now: Millis,
+) -> Result<Option<Prepared>> {
+    let id = inputs.id.as_str();
+    if inputs.contact.is_none() && inputs.history.is_empty() {
+        return Ok(None);
+    }
+    let attributes = stored_attributes(id, inputs.contact.as_ref())?;
+    let (events, identifies) = self::inputs(id, &inputs.history, now);
+    let adjustments = adjustments(engine, &inputs.adjustments);
+    Ok(Some((attributes, events, identifies, adjustments)))
 }
 
 /// Rescore many contacts now and store their scores in one transaction: what the

@@ -12,7 +12,9 @@
 //! stage reset (`reset_engagement`): its oldest occurrences are marked `reset` until
 //! the counts agree. Group caps act on a rule's total, not on an event: the rule's
 //! `capped` says how much the cap took. Absence rules (points for a missing reaction)
-//! and fit rules belong to no event; they are in the explanation only.
+//! and fit rules belong to no event; they are in the explanation only. Opens and clicks
+//! the engine found to be a machine's (`[machine]`) are marked `machine` and carry no
+//! points here: the explanation's machine line holds what they earn.
 //!
 //! Computed on demand from the stored history (like `?as_of=`); nothing is stored.
 
@@ -23,7 +25,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use leadscore_engine::{ExplainLine, Millis};
+use leadscore_engine::{ExplainLine, LineKind, Millis};
 use leadscore_model::{EngagementRule, EngagementSource};
 use leadscore_store::{ContactInputs, Store as _};
 use serde::Serialize;
@@ -52,6 +54,9 @@ enum Status {
     Reset,
     /// After the instant scored (a timestamp in the future).
     Future,
+    /// A machine's open or click (`[machine]`): what it earns (`machine.share`) is on
+    /// the rule's machine line of the explanation, not on the event.
+    Machine,
 }
 
 /// One rule an event matched.
@@ -144,9 +149,10 @@ fn build(
     now: Millis,
 ) -> Result<Timeline> {
     let id = inputs.id.as_str();
-    let result = scoring::score_inputs(engine, inputs, now)?
+    let (attributes, mut events, identifies, adjustments) = scoring::prepare(engine, inputs, now)?
         .ok_or_else(|| Error::NotFound(format!("no contact `{id}`")))?;
-    let (mut events, _) = scoring::inputs(id, &inputs.history, now);
+    let (result, machine) =
+        engine.score_with_machine_times(attributes, &events, &identifies, &adjustments, now);
     // Time order (stable: arrival order among equal times), as the engine applies them.
     events.sort_by_key(|e| e.timestamp);
     let model = engine.model();
@@ -195,8 +201,27 @@ fn build(
         if !matches!(def.source, EngagementSource::Event { .. }) {
             continue;
         }
-        let times: Vec<Millis> = occurrences[index].iter().map(|o| o.2).collect();
-        let line: Option<&ExplainLine> = result.explain.iter().find(|l| l.rule == def.id);
+        // Machine opens and clicks (`[machine]`) are the engine's own stream with its
+        // own line: mark them, and split the person's occurrences as the human line.
+        let mut machine_times = machine.get(index).cloned().unwrap_or_default();
+        let mut is_machine = Vec::with_capacity(occurrences[index].len());
+        for o in &occurrences[index] {
+            let found = machine_times.iter().position(|&t| t == o.2);
+            if let Some(at) = found {
+                machine_times.remove(at);
+            }
+            is_machine.push(found.is_some());
+        }
+        let times: Vec<Millis> = occurrences[index]
+            .iter()
+            .zip(&is_machine)
+            .filter(|(_, m)| !**m)
+            .map(|(o, _)| o.2)
+            .collect();
+        let line: Option<&ExplainLine> = result
+            .explain
+            .iter()
+            .find(|l| l.rule == def.id && l.kind != LineKind::Machine);
         let explained = line.map_or(0, |l| l.count);
         // Without a reset every qualifying occurrence counts from the first; with one,
         // the oldest do not qualify: skip as many as it takes to agree with the engine.
@@ -206,6 +231,17 @@ fn build(
             skip += 1;
             statuses = split(def, &times, now, skip);
         }
+        let mut human = statuses.into_iter();
+        let statuses: Vec<(Status, f64)> = is_machine
+            .iter()
+            .map(|m| {
+                if *m {
+                    (Status::Machine, 0.0)
+                } else {
+                    human.next().unwrap_or((Status::Future, 0.0))
+                }
+            })
+            .collect();
         let mut events_points = 0.0;
         for (&(item, hit, _), (status, points)) in occurrences[index].iter().zip(statuses) {
             let hit = &mut items[item].rules[hit];

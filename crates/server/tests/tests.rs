@@ -9,6 +9,7 @@
 
 mod support;
 
+mod accounts;
 mod adjustments;
 mod api;
 mod clients;

@@ -19,6 +19,7 @@ use leadscore_engine::{Engine, Millis, ScoreResult};
 use leadscore_formats::{CsvWriter, JsonlWriter, parse_timestamp};
 
 use crate::Outcome;
+use crate::accounts::Accounts;
 use crate::batch::{PRINT_LIMIT, Problems, each_contact, peak_memory, progress_bar};
 use crate::crm::CrmArgs;
 use crate::history::History;
@@ -56,6 +57,10 @@ pub struct Args {
     /// Stop at the first malformed line or row instead of reporting and skipping it.
     #[arg(long)]
     strict: bool,
+    /// Also score the model's `[account]`s and write one result per account (JSONL,
+    /// with explanation and members, highest score first) to FILE.
+    #[arg(long, value_name = "FILE")]
+    accounts: Option<PathBuf>,
     /// Cleaning a CRM export.
     #[command(flatten)]
     crm: CrmArgs,
@@ -93,6 +98,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     let Some(model) = super::model::load(&args.model)? else {
         return Ok(Outcome::Invalid);
     };
+    if args.accounts.is_some() && model.account.is_none() {
+        eprintln!(
+            "{}: --accounts needs an `[account]` table in the model",
+            args.model.display()
+        );
+        return Ok(Outcome::Invalid);
+    }
     let cleaning = args.crm.cleaning(&model);
     let engine = Engine::new(model);
     let mut problems = Problems {
@@ -135,6 +147,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
     };
 
+    let (mut accounts, key_reader) = match args.accounts {
+        Some(_) => Accounts::new(engine.model()).unzip(),
+        None => (None, None),
+    };
     let bar = progress_bar(history.keys().len() as u64, "contacts");
     let visited = each_contact(
         &args.contacts,
@@ -144,18 +160,46 @@ pub fn run(args: Args) -> Result<Outcome> {
         &bar,
         |_, attributes, contact| {
             let (events, identifies) = history.contact_history(contact);
-            engine.score_classified(attributes, events, identifies, &[], as_of)
+            match &key_reader {
+                None => (
+                    engine.score_classified(attributes, events, identifies, &[], as_of),
+                    None,
+                ),
+                Some(reader) => {
+                    let (result, attributes) = engine.score_classified_keeping_attributes(
+                        attributes,
+                        events,
+                        identifies,
+                        &[],
+                        as_of,
+                    );
+                    let member = reader.key_of(engine.model(), &attributes);
+                    (result, member)
+                }
+            }
         },
-        |id, result| writer.write(id, as_of, &result).context("writing results"),
+        |id, (result, member)| {
+            if let (Some(accounts), Some((key, attributes))) = (&mut accounts, member) {
+                accounts.add(id, key, attributes, &result);
+            }
+            writer.write(id, as_of, &result).context("writing results")
+        },
     )?;
     let (written, anonymous_unlinked) = (visited.contacts, visited.anonymous_unlinked);
     writer.finish().context("writing results")?;
     bar.finish_and_clear();
+    let accounts_written = match (accounts, &args.accounts) {
+        (Some(accounts), Some(path)) => Some(accounts.write(engine.model(), path, as_of)?),
+        _ => None,
+    };
 
     let mut summary = format!(
         "leadscore: scored {written} contacts from {} events ({} kept, {} not used by the model)",
         stats.lines, stats.kept, stats.ignored
     );
+    if let Some(n) = accounts_written {
+        summary.push_str(&format!(", {n} accounts"));
+    }
     if anonymous_unlinked > 0 {
         summary.push_str(&format!(
             ", {anonymous_unlinked} anonymous visitors never identified"

@@ -1,0 +1,161 @@
+//! `/api/v1/accounts` over real HTTP: a buying group outranks one contact with the same
+//! activity, lists page with a cursor, and erasing a contact updates its account.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{Server, assert_error, now_plus};
+
+const DAY: i64 = 86_400_000;
+
+/// Identify `id` at `domain` with `title`, then `rounds` rounds of two pricing views
+/// and a webinar on the days before now.
+fn contact(id: &str, domain: &str, title: &str, rounds: i64, offset_days: i64) -> Vec<Value> {
+    let mut batch = vec![json!({
+        "type": "identify", "userId": id, "timestamp": now_plus(-30 * DAY),
+        "traits": {"email": format!("{id}@{domain}"), "job_title": title,
+                   "industry": "Software", "company_size": 800, "country": "DE"}
+    })];
+    for round in 0..rounds {
+        let day = -(round + offset_days + 1) * 2 * DAY;
+        batch.push(
+            json!({"type": "page", "userId": id, "timestamp": now_plus(day),
+            "properties": {"url": "https://www.example.com/pricing"}}),
+        );
+        batch.push(
+            json!({"type": "page", "userId": id, "timestamp": now_plus(day + 3_600_000),
+            "properties": {"url": "https://www.example.com/pricing?plan=team"}}),
+        );
+        batch.push(
+            json!({"type": "track", "userId": id, "event": "Webinar Attended",
+            "timestamp": now_plus(day + 7_200_000)}),
+        );
+    }
+    batch
+}
+
+async fn seed(server: &Server) {
+    let mut batch = Vec::new();
+    for (i, title) in [
+        "CTO",
+        "Software Engineer",
+        "IT Manager",
+        "Purchasing Manager",
+    ]
+    .iter()
+    .enumerate()
+    {
+        batch.extend(contact(
+            &format!("acme-{i}"),
+            "acme.example",
+            title,
+            1,
+            i as i64,
+        ));
+    }
+    batch.extend(contact("solo", "solo.example", "CTO", 4, 0));
+    // Free mail never forms an account.
+    batch.extend(contact("private", "gmail.com", "CTO", 1, 0));
+    server.ingest("/v1/batch", json!({ "batch": batch })).await;
+}
+
+#[tokio::test]
+async fn a_buying_group_outranks_a_single_contact_and_routes_as_one_account() {
+    let server = Server::start().await;
+    seed(&server).await;
+    let list = server.get_ok("/api/v1/accounts").await;
+    let items = list["items"].as_array().expect("items");
+    let keys: Vec<&str> = items.iter().filter_map(|a| a["account"].as_str()).collect();
+    assert_eq!(keys, ["acme.example", "solo.example"], "{list}");
+    assert_eq!(list["next"], Value::Null);
+    let (acme, solo) = (&items[0], &items[1]);
+    assert!(acme["raw"].as_f64() > solo["raw"].as_f64(), "{acme} {solo}");
+    assert_eq!(
+        acme["members"],
+        json!(["acme-0", "acme-1", "acme-2", "acme-3"])
+    );
+    assert_eq!(
+        acme["route"],
+        json!({"route": "key-account", "team": "sales-b"})
+    );
+    assert_eq!(acme["stage"], "buying-group");
+
+    // One account, with its explanation.
+    let one = server.get_ok("/api/v1/accounts/ACME.example").await;
+    assert_eq!(&one, acme);
+    let engaged = one["explain"]
+        .as_array()
+        .and_then(|lines| lines.iter().find(|l| l["rule"] == "engaged-contacts"))
+        .expect("engaged-contacts line");
+    assert_eq!(engaged["count"], 4);
+    assert_eq!(engaged["kind"], "account_engagement");
+    let sum: f64 = one["explain"]
+        .as_array()
+        .map(|lines| lines.iter().filter_map(|l| l["points"].as_f64()).sum())
+        .unwrap_or(0.0);
+    assert!((sum - one["raw"].as_f64().unwrap_or(f64::NAN)).abs() < 1e-9);
+
+    // A contact's own result names its account.
+    let score = server.get_ok("/api/v1/contacts/acme-1/score").await;
+    assert_eq!(score["account"]["key"], "acme.example");
+    let private = server.get_ok("/api/v1/contacts/private/score").await;
+    assert!(private.get("account").is_none(), "{private}");
+
+    let (status, body) = server.get("/api/v1/accounts/nobody.example").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "not_found", None);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_account_list_pages_with_a_cursor() {
+    let server = Server::start().await;
+    seed(&server).await;
+    let first = server.get_ok("/api/v1/accounts?limit=1").await;
+    assert_eq!(first["items"][0]["account"], "acme.example");
+    let cursor = first["next"].as_str().expect("a next cursor");
+    let second = server
+        .get_ok(&format!("/api/v1/accounts?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(second["items"][0]["account"], "solo.example");
+    assert_eq!(second["next"], Value::Null);
+    for (query, field) in [("limit=0", "limit"), ("cursor=garbage", "cursor")] {
+        let (status, body) = server.get(&format!("/api/v1/accounts?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_error(&body, "bad_request", Some(field));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn erasing_a_contact_updates_its_account() {
+    let server = Server::start().await;
+    seed(&server).await;
+    let before = server.get_ok("/api/v1/accounts/acme.example").await;
+    let admin = server.admin.clone();
+    let (status, _) = server
+        .api(
+            Method::DELETE,
+            Some(&admin),
+            "/api/v1/contacts/acme-0",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let after = server.get_ok("/api/v1/accounts/acme.example").await;
+    assert_eq!(after["members"], json!(["acme-1", "acme-2", "acme-3"]));
+    assert!(
+        after["raw"].as_f64() < before["raw"].as_f64(),
+        "{before} {after}"
+    );
+    let engaged = after["explain"]
+        .as_array()
+        .and_then(|lines| lines.iter().find(|l| l["rule"] == "engaged-contacts"))
+        .expect("engaged-contacts line");
+    assert_eq!(engaged["count"], 3);
+    assert!(
+        !after.to_string().contains("acme-0"),
+        "no trace of the erased contact: {after}"
+    );
+    server.stop().await;
+}
