@@ -160,24 +160,39 @@ pub fn roc_auc(observations: &[Observation]) -> Option<f64> {
 }
 
 /// Ten equal-count score bands (fewer when there are fewer contacts), lowest first.
+///
+/// Contacts with the same score always share a band: a run of equal scores that
+/// crosses a band's end stays whole in that band, and the next band starts after it
+/// (a band left empty that way is dropped). Otherwise which of two tied contacts fell
+/// into the lower band would depend on the order the contacts were read in, and the
+/// CLI and the service (which read them in different orders) would disagree.
 fn deciles(observations: &[Observation]) -> Vec<Band> {
     let mut sorted: Vec<&Observation> = observations.iter().collect();
     sorted.sort_by(|a, b| a.score.total_cmp(&b.score));
     let n = sorted.len();
     let bands = n.min(10);
-    (0..bands)
-        .map(|b| {
-            let slice = &sorted[b * n / bands..(b + 1) * n / bands];
-            let converters = slice.iter().filter(|o| o.converted).count() as u64;
-            Band {
-                from: slice.first().map_or(0.0, |o| o.score),
-                to: slice.last().map_or(0.0, |o| o.score),
-                contacts: slice.len() as u64,
-                converters,
-                rate: converters as f64 / slice.len().max(1) as f64,
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(bands);
+    let mut start = 0;
+    for b in 0..bands {
+        let mut end = (b + 1) * n / bands;
+        if end <= start {
+            continue;
+        }
+        while end < n && sorted[end].score.total_cmp(&sorted[end - 1].score).is_eq() {
+            end += 1;
+        }
+        let slice = &sorted[start..end];
+        let converters = slice.iter().filter(|o| o.converted).count() as u64;
+        out.push(Band {
+            from: slice[0].score,
+            to: slice[slice.len() - 1].score,
+            contacts: slice.len() as u64,
+            converters,
+            rate: converters as f64 / slice.len() as f64,
+        });
+        start = end;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -190,6 +205,24 @@ mod tests {
             qualified: score >= 50.0,
             converted,
         }
+    }
+
+    #[test]
+    fn tied_scores_share_a_decile_whatever_the_input_order() {
+        // 20 contacts: 6 at 0 (one converted) straddle the first band's end (2).
+        let mut all: Vec<Observation> = (0..6).map(|i| obs(0.0, i == 0)).collect();
+        all.extend((0..14).map(|i| obs(10.0 + f64::from(i), i % 2 == 0)));
+        let forward = evaluate(&all).calibration;
+        all.reverse();
+        let backward = evaluate(&all).calibration;
+        assert_eq!(forward, backward);
+        assert_eq!(forward[0].contacts, 6, "the six zeros stay together");
+        assert_eq!(forward[0].converters, 1);
+        assert_eq!(forward[1].from, 10.0, "the next band starts after the tie");
+        // Bands 1 and 2 (positions 2..6) were swallowed by the tie: 8 bands remain,
+        // and every contact is in exactly one.
+        assert_eq!(forward.len(), 8);
+        assert_eq!(forward.iter().map(|b| b.contacts).sum::<u64>(), 20);
     }
 
     #[test]
