@@ -50,10 +50,16 @@ fn example_model_ranks_converters_better_than_a_model_without_points() {
     // bands, every contact in exactly one, each band's scores above the last one's.
     let bands = e["calibration"].as_array().expect("calibration");
     assert!((5..=10).contains(&bands.len()), "{} bands", bands.len());
-    let counted: u64 = bands.iter().map(|b| b["contacts"].as_u64().unwrap_or(0)).sum();
+    let counted: u64 = bands
+        .iter()
+        .map(|b| b["contacts"].as_u64().unwrap_or(0))
+        .sum();
     assert_eq!(Some(counted), e["contacts"].as_u64());
     for pair in bands.windows(2) {
-        assert!(pair[0]["to"].as_f64() < pair[1]["from"].as_f64(), "{pair:?}");
+        assert!(
+            pair[0]["to"].as_f64() < pair[1]["from"].as_f64(),
+            "{pair:?}"
+        );
     }
 }
 
