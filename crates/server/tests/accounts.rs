@@ -159,3 +159,68 @@ async fn erasing_a_contact_updates_its_account() {
     );
     server.stop().await;
 }
+
+/// The owner of contact `id` (`null` when unassigned).
+async fn owner(server: &Server, id: &str) -> Value {
+    server.get_ok(&format!("/api/v1/contacts/{id}/score")).await["owner"].clone()
+}
+
+#[tokio::test]
+async fn an_engaged_account_goes_to_one_owner_while_other_contacts_round_robin() {
+    let server = Server::start().await;
+    let mut batch = Vec::new();
+    let titles = ["CTO", "IT Manager", "Head of IT", "Purchasing Manager"];
+    for (i, title) in titles.iter().enumerate() {
+        batch.extend(contact(
+            &format!("acme-{i}"),
+            "acme.example",
+            title,
+            3,
+            i as i64,
+        ));
+    }
+    // Free mail: no account, so each is routed on its own.
+    for i in 0..3 {
+        batch.extend(contact(
+            &format!("private-{i}"),
+            "gmail.com",
+            "IT Manager",
+            1,
+            i,
+        ));
+    }
+    server.ingest("/v1/batch", json!({ "batch": batch })).await;
+
+    let mut acme = Vec::new();
+    for i in 0..4 {
+        acme.push(owner(&server, &format!("acme-{i}")).await);
+    }
+    let account_owner = acme[0].clone();
+    assert!(account_owner.is_string(), "{acme:?}");
+    assert!(acme.iter().all(|o| *o == account_owner), "{acme:?}");
+    let account = server.get_ok("/api/v1/accounts/acme.example").await;
+    assert_eq!(account["owner"], account_owner, "{account}");
+    let listed = server.get_ok("/api/v1/accounts").await;
+    assert_eq!(listed["items"][0]["owner"], account_owner, "{listed}");
+    // Every assignment of the account names it in the audit trail.
+    let trail = server.get_ok("/api/v1/contacts/acme-2/automation").await;
+    let reason = trail["assignments"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("account acme.example (route "),
+        "{trail}"
+    );
+
+    // The contacts without an account: three different reps of the three.
+    let mut private = Vec::new();
+    for i in 0..3 {
+        private.push(owner(&server, &format!("private-{i}")).await);
+    }
+    let distinct: std::collections::HashSet<String> = private
+        .iter()
+        .filter_map(|o| o.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(distinct.len(), 3, "{private:?} {acme:?}");
+    server.stop().await;
+}
