@@ -259,6 +259,18 @@ pub async fn deliveries_are_claimed_finished_and_replayed(store: &(impl Store + 
     assert_ne!(seen[0], seen[1]);
 }
 
+/// A model version without ben in `sales` is activated: returns the contacts released.
+async fn ben_leaves(store: &(impl Store + Automation)) -> Vec<String> {
+    store
+        .release_owners(
+            &[("sales".into(), vec!["anna".into()])],
+            "member removed",
+            9,
+        )
+        .await
+        .unwrap()
+}
+
 pub async fn round_robin_respects_capacity_and_audits(store: &(impl Store + Automation)) {
     let mut owners = Vec::new();
     for c in ["c1", "c2", "c3", "c4"] {
@@ -281,14 +293,7 @@ pub async fn round_robin_respects_capacity_and_audits(store: &(impl Store + Auto
         [("anna".to_owned(), 2), ("ben".to_owned(), 2)]
     );
     // Ben leaves the team: his contacts are released (and audited).
-    let released = store
-        .release_owners(
-            &[("sales".into(), vec!["anna".into()])],
-            "member removed",
-            9,
-        )
-        .await
-        .unwrap();
+    let released = ben_leaves(store).await;
     assert_eq!(released, ["c2", "c4"]);
     let trail = store.assignments("c2").await.unwrap();
     assert_eq!(trail.len(), 2);
@@ -549,14 +554,7 @@ pub async fn an_account_keeps_one_owner(store: &(impl Store + Automation)) {
         Assigned::Existing(o) if o.owner == "anna"
     ));
     // Ben leaves: his contacts and the account are released.
-    let released = store
-        .release_owners(
-            &[("sales".into(), vec!["anna".into()])],
-            "member removed",
-            9,
-        )
-        .await
-        .unwrap();
+    let released = ben_leaves(store).await;
     assert_eq!(released, ["a1", "a2", "a3"]);
     assert_eq!(store.account_owner("acme").await.unwrap(), None);
 }
