@@ -15,6 +15,10 @@
 //!   explanation and members.
 //! * `GET /api/v1/accounts/{key}`: one account, 404 when no contact belongs to it.
 //!
+//! Each account shows its `owner` (`null` until an `[[account.route]]` gave it one; see
+//! `docs/automation.md`, "Accounts: one owner"). Routing scores a contact's account
+//! through [`account_of`].
+//!
 //! Without an `[account]` table in the active model both answer 404 with code
 //! `not_found` and say so.
 
@@ -27,7 +31,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leadscore_engine::{AccountResult, Fields, Member, Value, rank_accounts, score_account};
-use leadscore_store::{ScoreQuery, Store as _};
+use leadscore_store::{Automation as _, ScoreQuery, Store as _};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Access};
@@ -79,6 +83,40 @@ async fn accounts(state: &AppState, only: Option<&str>) -> Result<Vec<AccountRes
         ));
     }
     state.committer.settled().await;
+    let members = stored_members(state, only).await?;
+    Ok(score_all(model, &members))
+}
+
+/// The account of contact `id` scored with its fresh `result` in place of its stored
+/// one (routing runs before the fresh score is saved); `None` when the contact has no
+/// account or the model no `[account]`. Does not wait for pending commits: it runs
+/// inside a rescoring.
+pub(crate) async fn account_of(
+    state: &AppState,
+    id: &str,
+    result: &leadscore_engine::ScoreResult,
+) -> Result<Option<AccountResult>> {
+    let Some(account) = &result.account else {
+        return Ok(None);
+    };
+    let engine = state.engine();
+    let mut members = stored_members(state, Some(&account.key)).await?;
+    let kept = members.entry(account.key.clone()).or_default();
+    kept.retain(|(member, ..)| member != id);
+    kept.push((
+        id.to_owned(),
+        account.attributes.clone(),
+        result.engagement,
+        result.disqualified,
+    ));
+    Ok(score_all(engine.model(), &members).into_iter().next())
+}
+
+/// The members of every account (of `only`) as their stored results give them.
+async fn stored_members(
+    state: &AppState,
+    only: Option<&str>,
+) -> Result<HashMap<String, Vec<Kept>>> {
     let mut members: HashMap<String, Vec<Kept>> = HashMap::new();
     let mut after = None;
     loop {
@@ -111,6 +149,14 @@ async fn accounts(state: &AppState, only: Option<&str>) -> Result<Vec<AccountRes
             None => break,
         }
     }
+    Ok(members)
+}
+
+/// Each account of `members` scored, best first.
+fn score_all(
+    model: &leadscore_model::CompiledModel,
+    members: &HashMap<String, Vec<Kept>>,
+) -> Vec<AccountResult> {
     let mut results: Vec<AccountResult> = members
         .iter()
         .filter_map(|(key, kept)| {
@@ -127,7 +173,29 @@ async fn accounts(state: &AppState, only: Option<&str>) -> Result<Vec<AccountRes
         })
         .collect();
     rank_accounts(&mut results);
-    Ok(results)
+    results
+}
+
+/// An account result with the account's owner (`null` until an `[[account.route]]`
+/// gave it one).
+#[derive(Serialize)]
+struct Owned {
+    #[serde(flatten)]
+    result: AccountResult,
+    owner: Option<String>,
+}
+
+/// `results` with their owners.
+async fn with_owners(state: &AppState, results: Vec<AccountResult>) -> Result<Vec<Owned>> {
+    let mut owned = Vec::with_capacity(results.len());
+    for result in results {
+        let owner = state.store.account_owner(&result.account).await?;
+        owned.push(Owned {
+            result,
+            owner: owner.map(|o| o.owner),
+        });
+    }
+    Ok(owned)
 }
 
 /// A cursor: the last item's raw score (as the bits of the float, in hex) and key.
@@ -152,7 +220,7 @@ struct ListParams {
 
 #[derive(Serialize)]
 struct Page {
-    items: Vec<AccountResult>,
+    items: Vec<Owned>,
     next: Option<String>,
 }
 
@@ -206,6 +274,7 @@ async fn list(
     } else {
         (items, None)
     };
+    let items = with_owners(&state, items).await?;
     Ok(axum::Json(Page { items, next }).into_response())
 }
 
@@ -218,8 +287,8 @@ async fn one(
 ) -> Result<Response> {
     auth::api(&state, &headers, Access::Read).await?;
     let key = key.trim().to_lowercase();
-    let found = accounts(&state, Some(&key)).await?.into_iter().next();
-    match found {
+    let found = accounts(&state, Some(&key)).await?;
+    match with_owners(&state, found).await?.pop() {
         Some(result) => Ok(axum::Json(result).into_response()),
         None => Err(Error::NotFound(format!("no account `{key}`"))),
     }

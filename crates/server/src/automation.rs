@@ -13,7 +13,11 @@
 //! 2. **Routing**: a contact with a route (the engine gives none to a disqualified
 //!    contact or below every route's condition) and no owner is assigned round-robin
 //!    within the route's team, skipping members at capacity (the store decides, under
-//!    the team's lock).
+//!    the team's lock). When the contact has an account and the model has
+//!    `[[account.route]]`s, the account comes first: an account with an owner gets
+//!    the contact; one without is scored ([`crate::accounts::account_of`]) and, when
+//!    an account route matches, gets an owner round-robin within that route's team
+//!    and the contact with it (see `docs/automation.md`, "Accounts: one owner").
 //! 3. **Triggers**: when the result's `triggers_active` differs from the stored
 //!    trigger states, the whole set is recorded in one store transaction that also
 //!    enqueues the outbox rows (webhook, e-mail), tags and `set_stage` of each edge
@@ -29,8 +33,8 @@ use leadscore_engine::{Engine, ScoreResult};
 use leadscore_formats::ResultJson;
 use leadscore_model::Action;
 use leadscore_store::automation::{
-    AssignRequest, Assigned, ContactAutomation, OutboxAction, StageChange, TriggerCheck,
-    TriggerStatus, kind,
+    AccountAssignRequest, AssignRequest, Assigned, ContactAutomation, OutboxAction, StageChange,
+    TriggerCheck, TriggerStatus, kind,
 };
 use leadscore_store::{Automation as _, Millis, StoredScore};
 
@@ -134,21 +138,27 @@ pub async fn route_and_trigger(
     if owner.is_none()
         && !result.disqualified
         && let Some(route) = &result.route
-        && !full.contains(&route.team)
     {
-        owner = assign(
-            state,
-            &engine,
-            id,
-            &route.team,
-            Some(&route.route),
-            format!("route {}", route.route),
-            now,
-        )
-        .await?;
-        if owner.is_none() {
-            full.insert(route.team.clone());
-        }
+        owner = match assign_to_account(state, &engine, id, result, now).await? {
+            Some(account_owner) => account_owner,
+            None if !full.contains(&route.team) => {
+                let assigned = assign(
+                    state,
+                    &engine,
+                    id,
+                    &route.team,
+                    Some(&route.route),
+                    format!("route {}", route.route),
+                    now,
+                )
+                .await?;
+                if assigned.is_none() {
+                    full.insert(route.team.clone());
+                }
+                assigned
+            }
+            None => None,
+        };
     }
 
     // 3. Triggers.
@@ -205,16 +215,23 @@ pub async fn route_and_trigger(
                         // `assign = "route"`: the first matching route, if any.
                         None => {
                             if let Some(route) = &result.route {
-                                owner = assign(
-                                    state,
-                                    &engine,
-                                    id,
-                                    &route.team,
-                                    Some(&route.route),
-                                    reason,
-                                    now,
-                                )
-                                .await?;
+                                owner = match assign_to_account(state, &engine, id, result, now)
+                                    .await?
+                                {
+                                    Some(account_owner) => account_owner,
+                                    None => {
+                                        assign(
+                                            state,
+                                            &engine,
+                                            id,
+                                            &route.team,
+                                            Some(&route.route),
+                                            reason,
+                                            now,
+                                        )
+                                        .await?
+                                    }
+                                };
                             }
                         }
                     }
@@ -300,6 +317,74 @@ async fn assign(
             None
         }
     })
+}
+
+/// Hand `id` to its account's owner: the account's stored owner, or, when it has
+/// none and an `[[account.route]]` matches the account scored with this `result`, a
+/// member of that route's team, who becomes the account's owner. `None`: the account
+/// part does not apply (no account, no account routes, no matching account route, or
+/// the owner's team is not in the model), so the contact's own route assigns it;
+/// `Some(None)`: the account has no owner yet and its team is at capacity.
+async fn assign_to_account(
+    state: &AppState,
+    engine: &Engine,
+    id: &str,
+    result: &ScoreResult,
+    now: Millis,
+) -> Result<Option<Option<String>>> {
+    let model = engine.model();
+    let Some(account) = &result.account else {
+        return Ok(None);
+    };
+    if model.account.as_ref().is_none_or(|a| a.routes.is_empty()) {
+        return Ok(None);
+    }
+    let (team, route) = match state.store.account_owner(&account.key).await? {
+        Some(owner) => (owner.team, owner.route),
+        None => match crate::accounts::account_of(state, id, result)
+            .await?
+            .and_then(|a| a.route)
+        {
+            Some(route) => (route.team, Some(route.route)),
+            None => return Ok(None),
+        },
+    };
+    let Some(team) = model.teams.iter().find(|t| t.name == team) else {
+        return Ok(None);
+    };
+    let reason = match &route {
+        Some(route) => format!("account {} (route {route})", account.key),
+        None => format!("account {}", account.key),
+    };
+    let assigned = state
+        .store
+        .assign_account(&AccountAssignRequest {
+            account_key: account.key.clone(),
+            contact: AssignRequest {
+                contact_id: id.to_owned(),
+                team: team.name.clone(),
+                members: team.members.clone(),
+                capacity: team.capacity,
+                route,
+                reason,
+                at: now,
+            },
+        })
+        .await?;
+    Ok(Some(match assigned {
+        Assigned::New(owner) => {
+            tracing::info!(contact = id, account = %account.key, owner = %owner.owner,
+                team = %owner.team, "assigned to the account's owner");
+            state.automation.count_assigned();
+            Some(owner.owner)
+        }
+        Assigned::Existing(owner) => Some(owner.owner),
+        Assigned::Full => {
+            tracing::warn!(contact = id, account = %account.key, team = %team.name,
+                "every member of the account's team is at capacity; the account stays unassigned");
+            None
+        }
+    }))
 }
 
 /// The documented result JSON (with `explain`) and its owner.

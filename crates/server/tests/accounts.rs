@@ -159,3 +159,146 @@ async fn erasing_a_contact_updates_its_account() {
     );
     server.stop().await;
 }
+
+/// The owner of contact `id` (`null` when unassigned).
+async fn owner(server: &Server, id: &str) -> Value {
+    server.get_ok(&format!("/api/v1/contacts/{id}/score")).await["owner"].clone()
+}
+
+/// Four engaged contacts of acme.example (routed as an account to `sales-a`, three
+/// reps) and three free-mail contacts routed to `sales-a` on their own.
+async fn seed_routed(server: &Server) {
+    let mut batch = Vec::new();
+    let titles = ["CTO", "IT Manager", "Head of IT", "Purchasing Manager"];
+    for (i, title) in titles.iter().enumerate() {
+        batch.extend(contact(
+            &format!("acme-{i}"),
+            "acme.example",
+            title,
+            3,
+            i as i64,
+        ));
+    }
+    // Free mail: no account, so each is routed on its own.
+    for i in 0..3 {
+        batch.extend(contact(
+            &format!("private-{i}"),
+            "gmail.com",
+            "IT Manager",
+            1,
+            i,
+        ));
+    }
+    server.ingest("/v1/batch", json!({ "batch": batch })).await;
+}
+
+/// The owners of acme-0 to acme-3.
+async fn acme_owners(server: &Server) -> Vec<Value> {
+    let mut owners = Vec::new();
+    for i in 0..4 {
+        owners.push(owner(server, &format!("acme-{i}")).await);
+    }
+    owners
+}
+
+#[tokio::test]
+async fn an_engaged_account_goes_to_one_owner_while_other_contacts_round_robin() {
+    let server = Server::start().await;
+    seed_routed(&server).await;
+
+    let acme = acme_owners(&server).await;
+    let account_owner = acme[0].clone();
+    assert!(account_owner.is_string(), "{acme:?}");
+    assert!(acme.iter().all(|o| *o == account_owner), "{acme:?}");
+    let account = server.get_ok("/api/v1/accounts/acme.example").await;
+    assert_eq!(account["owner"], account_owner, "{account}");
+    let listed = server.get_ok("/api/v1/accounts").await;
+    assert_eq!(listed["items"][0]["owner"], account_owner, "{listed}");
+    // Every assignment of the account names it in the audit trail.
+    let trail = server.get_ok("/api/v1/contacts/acme-2/automation").await;
+    let reason = trail["assignments"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("account acme.example (route "),
+        "{trail}"
+    );
+
+    // The contacts without an account: three different reps of the three.
+    let mut private = Vec::new();
+    for i in 0..3 {
+        private.push(owner(&server, &format!("private-{i}")).await);
+    }
+    let distinct: std::collections::HashSet<String> = private
+        .iter()
+        .filter_map(|o| o.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(distinct.len(), 3, "{private:?} {acme:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_account_whose_owner_leaves_the_team_gets_a_new_owner_for_all_its_contacts() {
+    let server = Server::start().await;
+    seed_routed(&server).await;
+    let before = acme_owners(&server).await;
+    assert_eq!(before[0], "anna@example.com", "{before:?}");
+    // A new model version without Anna in sales-a.
+    let smaller = crate::support::MODEL.replace(
+        r#"members = ["anna@example.com", "ben@example.com", "carla@example.com"]"#,
+        r#"members = ["ben@example.com", "carla@example.com"]"#,
+    );
+    assert_ne!(smaller, crate::support::MODEL);
+    let admin = server.admin.clone();
+    let response = server
+        .client
+        .post(format!("{}/api/v1/models", server.base))
+        .bearer_auth(&admin)
+        .body(smaller)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let version = response.json::<Value>().await.unwrap()["version"].clone();
+    let (status, _) = server
+        .api(
+            Method::POST,
+            Some(&admin),
+            &format!("/api/v1/models/{version}/activate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.get_ok("/api/v1/models/rescoring").await["finished"] != true {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rescoring timed out"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let after = acme_owners(&server).await;
+    assert!(after.iter().all(|o| *o == after[0]), "{after:?}");
+    assert!(
+        after[0].is_string() && after[0] != "anna@example.com",
+        "{after:?}"
+    );
+    // Routed again through the account route that matches now (all four members
+    // stored: the buying-group route to sales-b).
+    let account = server.get_ok("/api/v1/accounts/acme.example").await;
+    assert_eq!(account["owner"], after[0], "{account}");
+    assert_eq!(account["route"]["route"], "key-account", "{account}");
+    assert_eq!(
+        after[0], "david@example.com",
+        "the first of sales-b: {after:?}"
+    );
+    let trail = server.get_ok("/api/v1/contacts/acme-0/automation").await;
+    let reasons: Vec<&str> = trail["assignments"]
+        .as_array()
+        .map(|lines| lines.iter().filter_map(|l| l["reason"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(reasons.len(), 3, "{trail}");
+    assert_eq!(reasons[1], "member removed", "{trail}");
+    assert!(reasons[2].starts_with("account acme.example"), "{trail}");
+    server.stop().await;
+}

@@ -24,6 +24,9 @@
 //!   transaction, so two servers assigning into one team count loads one after the
 //!   other and never exceed a member's capacity; the owner insert is `ON CONFLICT DO
 //!   NOTHING`, so a contact never gets two owners.
+//! * **Account owners** (`account_owners`, one row per account key) are chosen under
+//!   the same team lock, and inserted `ON CONFLICT DO NOTHING`: an account never gets
+//!   two owners, and the contact handed to it is assigned in the same transaction.
 //! * **Stages** enter `stage_history` at most once per (contact, stage) (unique key,
 //!   `ON CONFLICT DO NOTHING`): stages only move forward.
 
@@ -218,6 +221,31 @@ pub enum Assigned {
     Full,
 }
 
+/// An account's owner: chosen once, when an `[[account.route]]` matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountOwner {
+    /// The account key.
+    pub account_key: String,
+    /// The member (an e-mail address from the model's team).
+    pub owner: String,
+    /// The team of the account route.
+    pub team: String,
+    /// The account route that matched.
+    pub route: Option<String>,
+    /// When.
+    pub assigned_at: Millis,
+}
+
+/// What [`Automation::assign_account`] is asked to do: hand `contact` (its team, members
+/// and capacity those of the account route) to the owner of `account_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountAssignRequest {
+    /// The account key.
+    pub account_key: String,
+    /// The contact and the account route's team; `route` is the account route.
+    pub contact: AssignRequest,
+}
+
 /// A contact's automation state, read in one call before deciding whether to write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactAutomation {
@@ -359,9 +387,28 @@ pub trait Automation: Send + Sync + 'static {
         request: &AssignRequest,
     ) -> impl Future<Output = Result<Assigned>> + Send;
 
+    /// Assign the contact to the owner of its account: the stored account owner, or,
+    /// when the account has none, a member chosen round-robin within the team as
+    /// [`Automation::assign_owner`] chooses (skipping members at capacity), who becomes
+    /// the account's owner. The account's owner receives the contact even at capacity
+    /// (a buying group stays together). One transaction; audited with the request's
+    /// reason. A contact that has an owner keeps it; [`Assigned::Full`]: the account
+    /// has no owner and every member is at capacity.
+    fn assign_account(
+        &self,
+        request: &AccountAssignRequest,
+    ) -> impl Future<Output = Result<Assigned>> + Send;
+
+    /// An account's owner, if it has one.
+    fn account_owner(
+        &self,
+        account_key: &str,
+    ) -> impl Future<Output = Result<Option<AccountOwner>>> + Send;
+
     /// Release every owner that is no longer a member of its team (`teams`: the
     /// model's teams with their members); audited with `reason`. Returns the
-    /// contacts released (to be routed again).
+    /// contacts released (to be routed again). Account owners no longer in their
+    /// team are released too (their accounts get an owner again at the next routing).
     fn release_owners(
         &self,
         teams: &[(String, Vec<String>)],
@@ -428,6 +475,9 @@ pub(crate) const STAGE_COLUMNS: &str = "contact_id, stage, reason, actor, at";
 /// Columns of `owners`, in decoding order.
 pub(crate) const OWNER_COLUMNS: &str = "contact_id, owner, team, route, assigned_at";
 
+/// Columns of `account_owners`, in decoding order.
+pub(crate) const ACCOUNT_OWNER_COLUMNS: &str = "account_key, owner, team, route, assigned_at";
+
 /// The member to assign next: round-robin after `last` (from the first when `last`
 /// is not a member any more), skipping members whose load reached `capacity`.
 pub(crate) fn pick_member<'m>(
@@ -454,10 +504,11 @@ macro_rules! impl_automation {
 
             use super::*;
             use crate::automation::{
-                decode_delivery_cursor, delivery_id, pick_member, status, AssignRequest, Assigned,
-                AssignmentRecord, Automation, ContactAutomation, Delivery, DeliveryOutcome,
-                DeliveryPage, DeliveryQuery, FiredEdge, OwnerRecord, StageChange, TriggerCheck,
-                TriggerState, DELIVERY_COLUMNS, OWNER_COLUMNS, STAGE_COLUMNS,
+                decode_delivery_cursor, delivery_id, pick_member, status, AccountAssignRequest,
+                AccountOwner, AssignRequest, Assigned, AssignmentRecord, Automation,
+                ContactAutomation, Delivery, DeliveryOutcome, DeliveryPage, DeliveryQuery,
+                FiredEdge, OwnerRecord, StageChange, TriggerCheck, TriggerState,
+                ACCOUNT_OWNER_COLUMNS, DELIVERY_COLUMNS, OWNER_COLUMNS, STAGE_COLUMNS,
             };
             use crate::backend::{backoff, page_limit, placeholders, IN_CHUNK, MAX_ATTEMPTS};
             use crate::{Millis, Result};
@@ -503,6 +554,105 @@ macro_rules! impl_automation {
                     route: row.try_get(3)?,
                     assigned_at: row.try_get(4)?,
                 })
+            }
+
+            fn account_owner_from_row(row: &DbRow) -> Result<AccountOwner, sqlx::Error> {
+                Ok(AccountOwner {
+                    account_key: row.try_get(0)?,
+                    owner: row.try_get(1)?,
+                    team: row.try_get(2)?,
+                    route: row.try_get(3)?,
+                    assigned_at: row.try_get(4)?,
+                })
+            }
+
+            /// Locks `team`'s round-robin cursor until commit (so loads are counted one
+            /// assignment after the other, and capacity holds across servers) and
+            /// returns the member the team's last assignment went to.
+            async fn lock_team(tx: &mut Tx, team: &str) -> Result<Option<String>, sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO team_cursors (team, last_member) VALUES ($1, NULL) \
+                     ON CONFLICT (team) DO NOTHING",
+                )
+                .bind(team)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query_scalar(
+                    "UPDATE team_cursors SET last_member = last_member WHERE team = $1 \
+                     RETURNING last_member",
+                )
+                .bind(team)
+                .fetch_one(&mut **tx)
+                .await
+            }
+
+            /// The member to assign next within `request`'s team (round-robin, skipping
+            /// members at capacity); `None`: every member is at capacity.
+            async fn next_member<'r>(
+                tx: &mut Tx,
+                request: &'r AssignRequest,
+                last: Option<&str>,
+            ) -> Result<Option<&'r String>, sqlx::Error> {
+                let mut loads = std::collections::HashMap::new();
+                if request.capacity.is_some() && !request.members.is_empty() {
+                    let placeholders: Vec<String> =
+                        (1..=request.members.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT owner, COUNT(*) FROM owners WHERE owner IN ({}) GROUP BY owner",
+                        placeholders.join(", ")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for member in &request.members {
+                        query = query.bind(member);
+                    }
+                    for row in query.fetch_all(&mut **tx).await? {
+                        let owner: String = row.try_get(0)?;
+                        let count: i64 = row.try_get(1)?;
+                        loads.insert(owner, count);
+                    }
+                }
+                Ok(pick_member(
+                    &request.members,
+                    last,
+                    |m| loads.get(m).copied().unwrap_or(0),
+                    request.capacity,
+                ))
+            }
+
+            /// Inserts `owner` (unless the contact has one) with its audit line;
+            /// `false` when the contact had an owner.
+            async fn insert_owner(
+                tx: &mut Tx,
+                owner: &OwnerRecord,
+                reason: &str,
+            ) -> Result<bool, sqlx::Error> {
+                let inserted = sqlx::query(
+                    "INSERT INTO owners (contact_id, owner, team, route, assigned_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (contact_id) DO NOTHING",
+                )
+                .bind(&owner.contact_id)
+                .bind(&owner.owner)
+                .bind(&owner.team)
+                .bind(&owner.route)
+                .bind(owner.assigned_at)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO assignments (contact_id, owner, team, reason, previous_owner, at) \
+                     VALUES ($1, $2, $3, $4, NULL, $5)",
+                )
+                .bind(&owner.contact_id)
+                .bind(&owner.owner)
+                .bind(&owner.team)
+                .bind(reason)
+                .bind(owner.assigned_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(true)
             }
 
             /// Runs a transaction again while it fails with a retryable error (as the
@@ -664,104 +814,133 @@ macro_rules! impl_automation {
                     request: &AssignRequest,
                 ) -> Result<Assigned, sqlx::Error> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(
-                        "INSERT INTO team_cursors (team, last_member) VALUES ($1, NULL) \
-                         ON CONFLICT (team) DO NOTHING",
-                    )
-                    .bind(&request.team)
-                    .execute(&mut *tx)
-                    .await?;
-                    // The team's lock until commit: loads are counted one assignment
-                    // after the other, so capacity holds across servers.
-                    let last: Option<String> = sqlx::query_scalar(
-                        "UPDATE team_cursors SET last_member = last_member WHERE team = $1 \
-                         RETURNING last_member",
-                    )
-                    .bind(&request.team)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let sql = format!("SELECT {OWNER_COLUMNS} FROM owners WHERE contact_id = $1");
-                    if let Some(row) = sqlx::query(&sql)
-                        .bind(&request.contact_id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                    {
-                        let existing = owner_from_row(&row)?;
+                    let last = lock_team(&mut tx, &request.team).await?;
+                    if let Some(existing) = self.owner_in(&mut tx, &request.contact_id).await? {
                         tx.rollback().await?;
                         return Ok(Assigned::Existing(existing));
                     }
-                    let mut loads = std::collections::HashMap::new();
-                    if request.capacity.is_some() && !request.members.is_empty() {
-                        let placeholders: Vec<String> =
-                            (1..=request.members.len()).map(|i| format!("${i}")).collect();
-                        let sql = format!(
-                            "SELECT owner, COUNT(*) FROM owners WHERE owner IN ({}) GROUP BY owner",
-                            placeholders.join(", ")
-                        );
-                        let mut query = sqlx::query(&sql);
-                        for member in &request.members {
-                            query = query.bind(member);
-                        }
-                        for row in query.fetch_all(&mut *tx).await? {
-                            let owner: String = row.try_get(0)?;
-                            let count: i64 = row.try_get(1)?;
-                            loads.insert(owner, count);
-                        }
-                    }
-                    let Some(member) = pick_member(
-                        &request.members,
-                        last.as_deref(),
-                        |m| loads.get(m).copied().unwrap_or(0),
-                        request.capacity,
-                    ) else {
+                    let Some(member) = next_member(&mut tx, request, last.as_deref()).await? else {
                         tx.rollback().await?;
                         return Ok(Assigned::Full);
                     };
-                    let inserted = sqlx::query(
-                        "INSERT INTO owners (contact_id, owner, team, route, assigned_at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (contact_id) DO NOTHING",
-                    )
-                    .bind(&request.contact_id)
-                    .bind(member)
-                    .bind(&request.team)
-                    .bind(&request.route)
-                    .bind(request.at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if inserted == 0 {
+                    let owner = OwnerRecord {
+                        contact_id: request.contact_id.clone(),
+                        owner: member.clone(),
+                        team: request.team.clone(),
+                        route: request.route.clone(),
+                        assigned_at: request.at,
+                    };
+                    if !insert_owner(&mut tx, &owner, &request.reason).await? {
                         // Assigned meanwhile through another team: that one stands.
                         tx.rollback().await?;
-                        let row = sqlx::query(&sql_owner())
-                            .bind(&request.contact_id)
-                            .fetch_one(self.writer())
-                            .await?;
-                        return Ok(Assigned::Existing(owner_from_row(&row)?));
+                        return self.existing_owner(&request.contact_id).await;
                     }
                     sqlx::query("UPDATE team_cursors SET last_member = $2 WHERE team = $1")
                         .bind(&request.team)
                         .bind(member)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query(
-                        "INSERT INTO assignments (contact_id, owner, team, reason, previous_owner, at) \
-                         VALUES ($1, $2, $3, $4, NULL, $5)",
-                    )
-                    .bind(&request.contact_id)
-                    .bind(member)
-                    .bind(&request.team)
-                    .bind(&request.reason)
-                    .bind(request.at)
-                    .execute(&mut *tx)
-                    .await?;
                     tx.commit().await?;
-                    Ok(Assigned::New(OwnerRecord {
-                        contact_id: request.contact_id.clone(),
-                        owner: member.clone(),
-                        team: request.team.clone(),
-                        route: request.route.clone(),
-                        assigned_at: request.at,
-                    }))
+                    Ok(Assigned::New(owner))
+                }
+
+                async fn owner_in(
+                    &self,
+                    tx: &mut Tx,
+                    contact_id: &str,
+                ) -> Result<Option<OwnerRecord>, sqlx::Error> {
+                    let row = sqlx::query(&sql_owner())
+                        .bind(contact_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    row.as_ref().map(owner_from_row).transpose()
+                }
+
+                async fn existing_owner(&self, contact_id: &str) -> Result<Assigned, sqlx::Error> {
+                    let row = sqlx::query(&sql_owner())
+                        .bind(contact_id)
+                        .fetch_one(self.writer())
+                        .await?;
+                    Ok(Assigned::Existing(owner_from_row(&row)?))
+                }
+
+                async fn assign_account_once(
+                    &self,
+                    request: &AccountAssignRequest,
+                ) -> Result<Assigned, sqlx::Error> {
+                    let contact = &request.contact;
+                    let mut tx = self.begin_write().await?;
+                    let last = lock_team(&mut tx, &contact.team).await?;
+                    if let Some(existing) = self.owner_in(&mut tx, &contact.contact_id).await? {
+                        tx.rollback().await?;
+                        return Ok(Assigned::Existing(existing));
+                    }
+                    let sql = format!(
+                        "SELECT {ACCOUNT_OWNER_COLUMNS} FROM account_owners WHERE account_key = $1"
+                    );
+                    let stored = sqlx::query(&sql)
+                        .bind(&request.account_key)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let account = match stored.as_ref().map(account_owner_from_row).transpose()? {
+                        Some(account) => account,
+                        None => {
+                            let Some(member) = next_member(&mut tx, contact, last.as_deref()).await?
+                            else {
+                                tx.rollback().await?;
+                                return Ok(Assigned::Full);
+                            };
+                            let inserted = sqlx::query(
+                                "INSERT INTO account_owners (account_key, owner, team, route, assigned_at) \
+                                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_key) DO NOTHING",
+                            )
+                            .bind(&request.account_key)
+                            .bind(member)
+                            .bind(&contact.team)
+                            .bind(&contact.route)
+                            .bind(contact.at)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                            if inserted == 0 {
+                                // Given an owner meanwhile through another team (its
+                                // transaction committed first): that one stands.
+                                let row = sqlx::query(&sql)
+                                    .bind(&request.account_key)
+                                    .fetch_one(&mut *tx)
+                                    .await?;
+                                account_owner_from_row(&row)?
+                            } else {
+                                sqlx::query(
+                                    "UPDATE team_cursors SET last_member = $2 WHERE team = $1",
+                                )
+                                .bind(&contact.team)
+                                .bind(member)
+                                .execute(&mut *tx)
+                                .await?;
+                                AccountOwner {
+                                    account_key: request.account_key.clone(),
+                                    owner: member.clone(),
+                                    team: contact.team.clone(),
+                                    route: contact.route.clone(),
+                                    assigned_at: contact.at,
+                                }
+                            }
+                        }
+                    };
+                    let owner = OwnerRecord {
+                        contact_id: contact.contact_id.clone(),
+                        owner: account.owner,
+                        team: account.team,
+                        route: account.route,
+                        assigned_at: contact.at,
+                    };
+                    if !insert_owner(&mut tx, &owner, &contact.reason).await? {
+                        tx.rollback().await?;
+                        return self.existing_owner(&contact.contact_id).await;
+                    }
+                    tx.commit().await?;
+                    Ok(Assigned::New(owner))
                 }
 
                 async fn release_owners_once(
@@ -809,6 +988,26 @@ macro_rules! impl_automation {
                         .execute(&mut *tx)
                         .await?;
                         released.push(contact);
+                    }
+                    let rows = sqlx::query("SELECT account_key, owner, team FROM account_owners")
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for row in rows {
+                        let key: String = row.try_get(0)?;
+                        let owner: String = row.try_get(1)?;
+                        let team: String = row.try_get(2)?;
+                        if !teams
+                            .iter()
+                            .any(|(t, members)| *t == team && members.contains(&owner))
+                        {
+                            sqlx::query(
+                                "DELETE FROM account_owners WHERE account_key = $1 AND owner = $2",
+                            )
+                            .bind(&key)
+                            .bind(&owner)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                     }
                     tx.commit().await?;
                     Ok(released)
@@ -943,6 +1142,21 @@ macro_rules! impl_automation {
                     at: Millis,
                 ) -> Result<Vec<String>> {
                     retry(|| self.release_owners_once(teams, reason, at)).await
+                }
+
+                async fn assign_account(&self, request: &AccountAssignRequest) -> Result<Assigned> {
+                    retry(|| self.assign_account_once(request)).await
+                }
+
+                async fn account_owner(&self, account_key: &str) -> Result<Option<AccountOwner>> {
+                    let sql = format!(
+                        "SELECT {ACCOUNT_OWNER_COLUMNS} FROM account_owners WHERE account_key = $1"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(account_key)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    Ok(row.as_ref().map(account_owner_from_row).transpose()?)
                 }
 
                 async fn owner_loads(&self) -> Result<Vec<(String, i64)>> {
@@ -1152,6 +1366,8 @@ delegate_automation! {
     record_stages(changes: &[StageChange]) -> ();
     stage_history(contact_id: &str) -> Vec<StageChange>;
     assign_owner(request: &AssignRequest) -> Assigned;
+    assign_account(request: &AccountAssignRequest) -> Assigned;
+    account_owner(account_key: &str) -> Option<AccountOwner>;
     release_owners(teams: &[(String, Vec<String>)], reason: &str, at: Millis) -> Vec<String>;
     owner_loads() -> Vec<(String, i64)>;
     assignments(contact_id: &str) -> Vec<AssignmentRecord>;

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 
 use leadscore_store::automation::{
-    AssignRequest, Assigned, DeliveryOutcome, DeliveryQuery, OutboxAction, StageChange,
-    TriggerCheck, TriggerStatus, delivery_id, kind, status,
+    AccountAssignRequest, AssignRequest, Assigned, DeliveryOutcome, DeliveryQuery, OutboxAction,
+    StageChange, TriggerCheck, TriggerStatus, delivery_id, kind, status,
 };
 use leadscore_store::{Automation, ScoreQuery, Store};
 
@@ -259,6 +259,18 @@ pub async fn deliveries_are_claimed_finished_and_replayed(store: &(impl Store + 
     assert_ne!(seen[0], seen[1]);
 }
 
+/// A model version without ben in `sales` is activated: returns the contacts released.
+async fn ben_leaves(store: &(impl Store + Automation)) -> Vec<String> {
+    store
+        .release_owners(
+            &[("sales".into(), vec!["anna".into()])],
+            "member removed",
+            9,
+        )
+        .await
+        .unwrap()
+}
+
 pub async fn round_robin_respects_capacity_and_audits(store: &(impl Store + Automation)) {
     let mut owners = Vec::new();
     for c in ["c1", "c2", "c3", "c4"] {
@@ -281,14 +293,7 @@ pub async fn round_robin_respects_capacity_and_audits(store: &(impl Store + Auto
         [("anna".to_owned(), 2), ("ben".to_owned(), 2)]
     );
     // Ben leaves the team: his contacts are released (and audited).
-    let released = store
-        .release_owners(
-            &[("sales".into(), vec!["anna".into()])],
-            "member removed",
-            9,
-        )
-        .await
-        .unwrap();
+    let released = ben_leaves(store).await;
     assert_eq!(released, ["c2", "c4"]);
     let trail = store.assignments("c2").await.unwrap();
     assert_eq!(trail.len(), 2);
@@ -480,6 +485,108 @@ pub async fn concurrent_assignments_respect_capacity(
     );
 }
 
+fn assign_account(account: &str, contact: &str, capacity: Option<u32>) -> AccountAssignRequest {
+    AccountAssignRequest {
+        account_key: account.to_owned(),
+        contact: AssignRequest {
+            route: Some("key-account".into()),
+            reason: format!("account {account} (route key-account)"),
+            ..assign(contact, capacity)
+        },
+    }
+}
+
+/// An account's contacts all go to its one owner, chosen round-robin, also beyond the
+/// owner's capacity; contacts without an account keep the round robin; an owner who
+/// leaves the team releases the account too.
+pub async fn an_account_keeps_one_owner(store: &(impl Store + Automation)) {
+    let owner_of = |assigned: Assigned| match assigned {
+        Assigned::New(owner) => owner.owner,
+        other => panic!("{other:?}"),
+    };
+    // anna takes c0; the account's first contact goes round-robin to ben.
+    assert_eq!(
+        owner_of(store.assign_owner(&assign("c0", Some(2))).await.unwrap()),
+        "anna"
+    );
+    let mut account = Vec::new();
+    for c in ["a1", "a2", "a3"] {
+        account.push(owner_of(
+            store
+                .assign_account(&assign_account("acme", c, Some(2)))
+                .await
+                .unwrap(),
+        ));
+    }
+    // Three contacts for ben, whose capacity is 2: the buying group stays together.
+    assert_eq!(account, ["ben", "ben", "ben"]);
+    let stored = store.account_owner("acme").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.owner.as_str(), stored.team.as_str()),
+        ("ben", "sales")
+    );
+    assert_eq!(stored.route.as_deref(), Some("key-account"));
+    assert_eq!(store.account_owner("other").await.unwrap(), None);
+    let trail = store.assignments("a2").await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].reason, "account acme (route key-account)");
+    // The round robin goes on after ben (the account's choice), skipping him: full.
+    assert_eq!(
+        owner_of(store.assign_owner(&assign("c1", Some(2))).await.unwrap()),
+        "anna"
+    );
+    assert_eq!(
+        store.assign_owner(&assign("c2", Some(2))).await.unwrap(),
+        Assigned::Full
+    );
+    // A new account finds everyone at capacity.
+    assert_eq!(
+        store
+            .assign_account(&assign_account("globex", "g1", Some(2)))
+            .await
+            .unwrap(),
+        Assigned::Full
+    );
+    assert_eq!(store.account_owner("globex").await.unwrap(), None);
+    // An assigned contact keeps its owner.
+    assert!(matches!(
+        store.assign_account(&assign_account("acme", "c0", Some(2))).await.unwrap(),
+        Assigned::Existing(o) if o.owner == "anna"
+    ));
+    // Ben leaves: his contacts and the account are released.
+    let released = ben_leaves(store).await;
+    assert_eq!(released, ["a1", "a2", "a3"]);
+    assert_eq!(store.account_owner("acme").await.unwrap(), None);
+}
+
+/// Hands 15 contacts of account `acme` over; returns the owners they got.
+async fn hand_over(store: &(impl Store + Automation), side: &str) -> HashSet<String> {
+    let mut owners = HashSet::new();
+    for i in 0..15 {
+        if let Assigned::New(o) = store
+            .assign_account(&assign_account("acme", &format!("{side}{i}"), None))
+            .await
+            .unwrap()
+        {
+            owners.insert(o.owner);
+        }
+    }
+    owners
+}
+
+/// Two stores hand contacts of one account over at once: one owner for all of them.
+pub async fn concurrent_account_assignments_pick_one_owner(
+    store: &(impl Store + Automation),
+    other: &(impl Store + Automation),
+) {
+    let (a, b) = tokio::join!(hand_over(store, "a"), hand_over(other, "b"));
+    let all: HashSet<String> = a.union(&b).cloned().collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    let owner = store.account_owner("acme").await.unwrap().unwrap().owner;
+    assert!(all.contains(&owner));
+    assert_eq!(store.owner_loads().await.unwrap(), [(owner, 30)]);
+}
+
 /// [`suite_tests!`](crate) for the functions of module `$module`.
 macro_rules! suite_tests_in {
     ($module:ident, single: [$($name:ident),* $(,)?], pair: [$($pair:ident),* $(,)?]) => {
@@ -519,11 +626,13 @@ macro_rules! automation_suite_tests {
                 list_scores_filters_by_owner,
                 erase_removes_automation_state,
                 bulk_states_match_the_single_ones,
+                an_account_keeps_one_owner,
             ],
             pair: [
                 concurrent_edges_fire_once,
                 concurrent_claims_are_exclusive,
                 concurrent_assignments_respect_capacity,
+                concurrent_account_assignments_pick_one_owner,
             ]
         );
     };
