@@ -118,14 +118,7 @@ async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
     for (index, message) in messages.into_iter().enumerate() {
         match prepare(message, None, received_at) {
             Ok(event) => events.push(event),
-            Err(error) => {
-                let body = error.body();
-                rejected.push(Rejected {
-                    index,
-                    message: body.message,
-                    field: body.field,
-                });
-            }
+            Err(error) => rejected.push(Rejected::new(index, &error)),
         }
     }
     let stored = events.len();
@@ -135,35 +128,61 @@ async fn batch(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
     if rejected.is_empty() {
         return Ok(success());
     }
+    Ok(partly_rejected(rejected, stored, "messages", Some("batch")))
+}
+
+/// The answer to a batch of which some elements were stored and some rejected: `400`
+/// with the error, `rejected` (each element's index, message and field) and `stored`,
+/// so that the sender knows exactly which to fix and that the others are kept. Shared
+/// with the e-mail provider sources, whose bodies are batches too.
+pub(crate) fn partly_rejected(
+    rejected: Vec<Rejected>,
+    stored: usize,
+    noun: &str,
+    field: Option<&str>,
+) -> Response {
     let error = Error::bad_request(
         format!(
-            "{} of {} messages rejected (listed in `rejected`); the {} others were stored",
+            "{} of {} {noun} rejected (listed in `rejected`); the {} others were stored",
             rejected.len(),
             rejected.len() + stored,
             stored
         ),
-        Some("batch"),
+        field,
     );
-    Ok((
+    (
         StatusCode::BAD_REQUEST,
         Json(BatchFailure {
             success: false,
             error: error.body(),
             rejected,
+            stored,
         }),
     )
-        .into_response())
+        .into_response()
 }
 
 /// One message of a batch that was not stored.
 #[derive(Serialize)]
-struct Rejected {
-    /// Position in `batch`, from 0.
-    index: usize,
+pub(crate) struct Rejected {
+    /// Position in the batch, from 0.
+    pub index: usize,
     /// Why.
-    message: String,
+    pub message: String,
     /// The message field at fault, if one is.
-    field: Option<String>,
+    pub field: Option<String>,
+}
+
+impl Rejected {
+    /// Element `index`, rejected for `error`.
+    pub(crate) fn new(index: usize, error: &Error) -> Self {
+        let body = error.body();
+        Self {
+            index,
+            message: body.message,
+            field: body.field,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -171,6 +190,8 @@ struct BatchFailure {
     success: bool,
     error: ErrorBody,
     rejected: Vec<Rejected>,
+    /// How many of the batch's elements were stored.
+    stored: usize,
 }
 
 fn success() -> Response {

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 
 use crate::auth;
 use crate::error::{Error, Result};
-use crate::ingest::{Body, prepare, store_and_score};
+use crate::ingest::{Body, Rejected, partly_rejected, prepare, store_and_score};
 use crate::scoring;
 use crate::state::AppState;
 
@@ -79,14 +79,24 @@ async fn receive(
     };
     let received_at = scoring::now();
     let mut events = Vec::with_capacity(items.len());
+    let mut rejected = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        if let Some(message) = to_track(item, index)? {
-            events.push(prepare(message, None, received_at)?);
+        match to_track(item, index)
+            .and_then(|m| m.map(|m| prepare(m, None, received_at)).transpose())
+        {
+            Ok(Some(event)) => events.push(event),
+            Ok(None) => {}
+            Err(error) => rejected.push(Rejected::new(index, &error)),
         }
     }
+    // The good events of a batch are kept even when others are malformed (SendGrid
+    // retries a 400, and `sg_event_id` makes the retry harmless).
     let stored = events.len();
     if stored > 0 {
         store_and_score(&state, events).await?;
+    }
+    if !rejected.is_empty() {
+        return Ok(partly_rejected(rejected, stored, "events", None));
     }
     Ok(axum::Json(serde_json::json!({ "success": true, "stored": stored })).into_response())
 }
@@ -130,7 +140,11 @@ fn verify(key: &str, headers: &HeaderMap, body: &[u8]) -> Result<()> {
 /// does not score (`processed`, `deferred`, `dropped`).
 fn to_track(item: Value, index: usize) -> Result<Option<Value>> {
     let bad = |message: String, field: &str| {
-        let field = format!("[{index}].{field}");
+        let field = if field.is_empty() {
+            format!("[{index}]")
+        } else {
+            format!("[{index}].{field}")
+        };
         Error::bad_request(message, Some(field.as_str()))
     };
     let Value::Object(mut event) = item else {

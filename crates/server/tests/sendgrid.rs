@@ -56,6 +56,20 @@ fn payload() -> Value {
     ])
 }
 
+/// The contact's score, its explanation, and the explanation's machine-open line.
+async fn machine_open_line(server: &Server) -> (Value, Vec<Value>, Value) {
+    let score = server
+        .get_ok("/api/v1/contacts/example@test.com/score")
+        .await;
+    let explain = score["explain"].as_array().cloned().unwrap_or_default();
+    let machine = explain
+        .iter()
+        .find(|l| l["rule"] == "open" && l["kind"] == "machine")
+        .cloned()
+        .unwrap_or_else(|| panic!("no machine line in {explain:?}"));
+    (score, explain, machine)
+}
+
 async fn post(server: &Server, body: &str, headers: &[(&str, String)]) -> (StatusCode, Value) {
     let mut request = server
         .client
@@ -79,14 +93,7 @@ async fn sendgrid_events_become_scored_email_events_with_machine_opens_explained
     // The same body again: sg_event_id makes it idempotent.
     let (status, _) = post(&server, &body, &[]).await;
     assert_eq!(status, StatusCode::OK);
-    let score = server
-        .get_ok("/api/v1/contacts/example@test.com/score")
-        .await;
-    let explain = score["explain"].as_array().cloned().unwrap_or_default();
-    let machine = explain
-        .iter()
-        .find(|l| l["rule"] == "open" && l["kind"] == "machine")
-        .unwrap_or_else(|| panic!("no machine line in {explain:?}"));
+    let (score, explain, machine) = machine_open_line(&server).await;
     assert_eq!(machine["count"], 2);
     assert_eq!(machine["points"], 0.0);
     assert_eq!(
@@ -136,6 +143,14 @@ async fn signed_webhooks_are_verified_when_a_key_is_set() {
         ),
         ("X-Twilio-Email-Event-Webhook-Timestamp", timestamp.clone()),
     ];
+    let (status, _) = post(&server, &body, &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "unsigned");
+    let (status, _) = post(&server, &body.replace("cat facts", "dog facts"), &good).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "tampered");
+    // A request refused for its signature stores nothing: the contact does not exist.
+    let (status, _) = server.get("/api/v1/contacts/example@test.com/score").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     let (status, answer) = post(&server, &body, &good).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 
@@ -157,5 +172,43 @@ async fn signed_webhooks_are_verified_when_a_key_is_set() {
     ];
     let (status, _) = post(&server, &body, &other_time).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "timestamp is signed too");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_element_is_named_and_the_good_ones_are_kept() {
+    let server = Server::start_configured(engine(), Config::default()).await;
+    let mut events = payload();
+    let list = events.as_array_mut().expect("array");
+    // Element 1 loses its e-mail address, element 3 becomes a string.
+    list[1].as_object_mut().expect("object").remove("email");
+    list[3] = json!("not an event");
+    let (status, answer) = post(&server, &events.to_string(), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["success"], false);
+    assert_eq!(answer["error"]["code"], "bad_request");
+    let rejected: Vec<(u64, String)> = answer["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|r| {
+            (
+                r["index"].as_u64().unwrap_or(99),
+                r["field"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        [(1, "[1].email".to_owned()), (3, "[3]".to_owned())]
+    );
+    // The delivery and the flagged open were stored (processed is not scored).
+    assert_eq!(answer["stored"], 2);
+    let (_, explain, machine) = machine_open_line(&server).await;
+    assert_eq!(machine["count"], 1, "the good open is kept");
+    assert!(
+        explain.iter().all(|l| l["rule"] != "click"),
+        "the bad click is not"
+    );
     server.stop().await;
 }
