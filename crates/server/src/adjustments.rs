@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
-use crate::ingest::json_body;
+use crate::ingest::json_object;
 use crate::scoring;
 use crate::state::AppState;
 
@@ -87,22 +87,13 @@ async fn add(
 ) -> Result<Response> {
     let (_, key) = auth::api_key(&state, &headers, Access::Admin).await?;
     check_id(&id)?;
-    let value = json_body(body, state.config.max_body_bytes)?;
-    let Value::Object(map) = &value else {
-        return Err(Error::unprocessable(
-            "expected `{\"points\":N,\"reason\":\"...\",\"group\":null}`",
-            None,
-        ));
-    };
-    if let Some(unknown) = map
-        .keys()
-        .find(|k| !matches!(k.as_str(), "points" | "reason" | "group"))
-    {
-        return Err(Error::unprocessable(
-            format!("unknown field `{unknown}`; an adjustment has `points`, `reason` and `group`"),
-            Some(unknown),
-        ));
-    }
+    let map = json_object(
+        body,
+        state.config.max_body_bytes,
+        &["points", "reason", "group"],
+        "`{\"points\":N,\"reason\":\"...\",\"group\":null}`",
+        "an adjustment has `points`, `reason` and `group`",
+    )?;
     let points = match map.get("points") {
         Some(Value::Number(n)) => n.as_f64().filter(|p| p.is_finite()),
         _ => None,

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
-use crate::ingest::json_body;
+use crate::ingest::json_object;
 use crate::state::AppState;
 
 /// Contacts read and scored per step.
@@ -229,22 +229,13 @@ fn backtest_options(
     {
         return Ok((None, None));
     }
-    let value = json_body(body, state.config.max_body_bytes)?;
-    let Value::Object(map) = &value else {
-        return Err(Error::unprocessable(
-            "expected `{\"threshold\":N,\"as_of\":\"RFC3339\"}` (both optional) or no body",
-            None,
-        ));
-    };
-    if let Some(unknown) = map
-        .keys()
-        .find(|k| !matches!(k.as_str(), "threshold" | "as_of"))
-    {
-        return Err(Error::unprocessable(
-            format!("unknown field `{unknown}`; a backtest takes `threshold` and `as_of`"),
-            Some(unknown),
-        ));
-    }
+    let map = json_object(
+        body,
+        state.config.max_body_bytes,
+        &["threshold", "as_of"],
+        "`{\"threshold\":N,\"as_of\":\"RFC3339\"}` (both optional) or no body",
+        "a backtest takes `threshold` and `as_of`",
+    )?;
     let threshold = match map.get("threshold") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => Some(n.as_f64().filter(|t| t.is_finite()).ok_or_else(|| {

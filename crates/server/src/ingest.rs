@@ -226,6 +226,28 @@ async fn authorize(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     Ok(value)
 }
 
+/// The body as a JSON object whose members are all among `fields`: [`json_body`]'s
+/// errors, then 422 when it is not an object (`expected` describes one) or names a member
+/// not in `fields` (the first such, with `holds` saying what the object holds).
+pub(crate) fn json_object(
+    body: Body,
+    limit: usize,
+    fields: &[&str],
+    expected: &str,
+    holds: &str,
+) -> Result<serde_json::Map<String, Value>> {
+    let Value::Object(map) = json_body(body, limit)? else {
+        return Err(Error::unprocessable(format!("expected {expected}"), None));
+    };
+    if let Some(unknown) = map.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(Error::unprocessable(
+            format!("unknown field `{unknown}`; {holds}"),
+            Some(unknown),
+        ));
+    }
+    Ok(map)
+}
+
 /// The body as JSON, with 413 for a body over the limit and 400 for anything else.
 pub fn json_body(body: Body, limit: usize) -> Result<Value> {
     let bytes = body.map_err(|rejection| {

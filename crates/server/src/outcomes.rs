@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::adjustments::check_id;
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
-use crate::ingest::json_body;
+use crate::ingest::json_object;
 use crate::scoring;
 use crate::state::AppState;
 
@@ -106,22 +106,13 @@ async fn add(
 ) -> Result<Response> {
     writer(&state, &headers).await?;
     check_id(&id)?;
-    let value = json_body(body, state.config.max_body_bytes)?;
-    let Value::Object(map) = &value else {
-        return Err(Error::unprocessable(
-            "expected `{\"outcome\":\"won\",\"at\":\"2026-01-31T12:00:00Z\"}`",
-            None,
-        ));
-    };
-    if let Some(unknown) = map
-        .keys()
-        .find(|k| !matches!(k.as_str(), "outcome" | "at" | "message_id"))
-    {
-        return Err(Error::unprocessable(
-            format!("unknown field `{unknown}`; an outcome has `outcome`, `at` and `message_id`"),
-            Some(unknown),
-        ));
-    }
+    let map = json_object(
+        body,
+        state.config.max_body_bytes,
+        &["outcome", "at", "message_id"],
+        "`{\"outcome\":\"won\",\"at\":\"2026-01-31T12:00:00Z\"}`",
+        "an outcome has `outcome`, `at` and `message_id`",
+    )?;
     let outcome = match map.get("outcome") {
         Some(Value::String(o)) if outcomes::kind::ALL.contains(&o.as_str()) => o.clone(),
         Some(Value::String(o)) => {
