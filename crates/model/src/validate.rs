@@ -261,6 +261,22 @@ impl Place {
         }
     }
 
+    /// The rule's table as `rule_id` names it in messages (`fit`, `account.route`).
+    fn table(self) -> &'static str {
+        match self {
+            Place::Fit => "fit",
+            Place::Engagement => "engagement",
+            Place::Disqualify => "disqualify",
+            Place::Stage => "stage",
+            Place::Trigger => "trigger",
+            Place::Route => "route",
+            Place::AccountFit => "account.fit",
+            Place::AccountStage => "account.stage",
+            Place::AccountTrigger => "account.trigger",
+            Place::AccountRoute => "account.route",
+        }
+    }
+
     /// Stages, triggers and routes see the whole contact; the others only attributes or
     /// the event at hand.
     fn sees_scores(self) -> bool {
@@ -1095,12 +1111,7 @@ impl Checker<'_, '_> {
     ) -> Option<ast::FitRule> {
         let what = place.describe();
         self.check_keys(table, FIT_KEYS, what);
-        let kind = if place.is_account() {
-            "account.fit"
-        } else {
-            "fit"
-        };
-        let id = self.rule_id(node, table, kind, ids);
+        let id = self.rule_id(node, table, place.table(), ids);
         let label = self.label(table);
         let when = self
             .required(table, node, "when", what)
@@ -1287,13 +1298,13 @@ impl Checker<'_, '_> {
         ids: &mut IdLines,
         place: Place,
     ) -> Option<ast::Stage> {
-        let (keys, kind) = if place.is_account() {
-            (ACCOUNT_STAGE_KEYS, "account.stage")
+        let keys = if place.is_account() {
+            ACCOUNT_STAGE_KEYS
         } else {
-            (STAGE_KEYS, "stage")
+            STAGE_KEYS
         };
         self.check_keys(table, keys, place.describe());
-        let id = self.rule_id(node, table, kind, ids);
+        let id = self.rule_id(node, table, place.table(), ids);
         let label = self.label(table);
         let when = match (index, table.get("when")) {
             (0, Some(when)) => {
@@ -1331,12 +1342,7 @@ impl Checker<'_, '_> {
     ) -> Option<ast::Trigger> {
         let what = place.describe();
         self.check_keys(table, TRIGGER_KEYS, what);
-        let kind = if place.is_account() {
-            "account.trigger"
-        } else {
-            "trigger"
-        };
-        let id = self.rule_id(node, table, kind, ids);
+        let id = self.rule_id(node, table, place.table(), ids);
         let label = self.label(table);
         let when = self
             .required(table, node, "when", what)
@@ -1470,12 +1476,7 @@ impl Checker<'_, '_> {
     ) -> Option<ast::Route> {
         let what = place.describe();
         self.check_keys(table, ROUTE_KEYS, what);
-        let kind = if place.is_account() {
-            "account.route"
-        } else {
-            "route"
-        };
-        let id = self.rule_id(node, table, kind, ids);
+        let id = self.rule_id(node, table, place.table(), ids);
         let label = self.label(table);
         let when = self
             .required(table, node, "when", what)
