@@ -36,13 +36,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
+use crate::params::{limit, query};
 use crate::state::AppState;
 
 /// Rows read per store query.
 const PAGE: u32 = 1000;
-/// Default page size of the account list.
-const DEFAULT_LIMIT: u32 = 50;
-
 /// The account routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -231,21 +229,9 @@ async fn list(
     params: std::result::Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Response> {
     auth::api(&state, &headers, Access::Read).await?;
-    let Query(params) = params
-        .map_err(|e| Error::bad_request(format!("bad query string: {}", e.body_text()), None))?;
+    let params = query(params)?;
     let max = state.config.max_page;
-    let limit = match params.limit.as_deref() {
-        None => DEFAULT_LIMIT.min(max),
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => n,
-            _ => {
-                return Err(Error::bad_request(
-                    format!("`limit` must be a whole number from 1 to {max}, found `{text}`"),
-                    Some("limit"),
-                ));
-            }
-        },
-    };
+    let limit = limit(params.limit.as_deref(), max)?;
     let after = match params.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
         Some(text) => Some(parse_cursor(text).ok_or_else(|| {

@@ -31,11 +31,9 @@ use serde_json::value::RawValue;
 
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
+use crate::params::{limit, query};
 use crate::scoring;
 use crate::state::AppState;
-
-/// Default page size of the lists here.
-const DEFAULT_LIMIT: u32 = 50;
 
 /// The automation routes.
 pub fn router() -> Router<AppState> {
@@ -46,25 +44,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/owners/{member}/queue", get(queue))
         .route("/api/v1/contacts/{id}/automation", get(contact_automation))
         .route("/api/v1/teams", get(teams))
-}
-
-fn query<T>(query: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| Error::bad_request(format!("bad query string: {}", e.body_text()), None))
-}
-
-fn limit(text: Option<&str>, max: u32) -> Result<u32> {
-    match text {
-        None => Ok(DEFAULT_LIMIT.min(max)),
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(Error::bad_request(
-                format!("`limit` must be a whole number from 1 to {max}, found `{text}`"),
-                Some("limit"),
-            )),
-        },
-    }
 }
 
 /// A delivery as the API shows it.

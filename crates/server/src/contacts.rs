@@ -21,14 +21,12 @@ use serde_json::value::RawValue;
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
 use crate::ingest::json_body;
+use crate::params::{limit, query};
 use crate::scoring;
 use crate::state::AppState;
 
 /// Longest contact id accepted (a `userId` is an id, not a document).
 const MAX_ID_BYTES: usize = 256;
-
-/// Default page size of the contact list.
-const DEFAULT_LIMIT: u32 = 50;
 
 /// The contact routes.
 pub fn router() -> Router<AppState> {
@@ -50,12 +48,6 @@ fn check_id(id: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn query<T>(query: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| Error::bad_request(format!("bad query string: {}", e.body_text()), None))
 }
 
 /// A JSON response from JSON text we produced (stored results are our own output).
@@ -188,18 +180,7 @@ async fn list(
         }
     }
     let max = state.config.max_page;
-    let limit = match params.limit.as_deref() {
-        None => DEFAULT_LIMIT.min(max),
-        Some(text) => match text.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => n,
-            _ => {
-                return Err(Error::bad_request(
-                    format!("`limit` must be a whole number from 1 to {max}, found `{text}`"),
-                    Some("limit"),
-                ));
-            }
-        },
-    };
+    let limit = limit(params.limit.as_deref(), max)?;
     if let Some(cursor) = params.cursor.as_deref()
         && !cursor.is_empty()
         && !leadscore_store::cursor_is_valid(cursor)

@@ -30,7 +30,8 @@
 //!   REST API; `docs/dashboard.md`).
 //! * `scoring`: how a contact's score is computed from its stored history; `history`:
 //!   the rescoring's cache of parsed histories, read as deltas.
-//! * `auth`: keys, roles and how a request proves it holds one.
+//! * `auth`: keys, roles and how a request proves it holds one; `params`: the query
+//!   string and page size of the list routes.
 //! * [`error`]: the one [`Error`] type; every failure answers
 //!   `{"error":{"code","message","field"}}`.
 //! * [`metrics`]: counters for `/metrics`, kept in memory.
@@ -62,6 +63,7 @@ pub mod metrics;
 pub mod models;
 mod ops;
 mod outcomes;
+mod params;
 mod reports;
 mod scoring;
 mod sendgrid;

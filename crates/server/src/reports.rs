@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Access};
 use crate::error::{Error, Result};
+use crate::params::query;
 use crate::state::AppState;
 
 /// Bucket widths whose summaries are kept at once (any width may be asked for).
@@ -133,8 +134,7 @@ async fn distribution(
     params: std::result::Result<Query<Params>, QueryRejection>,
 ) -> Result<Response> {
     auth::api(&state, &headers, Access::Read).await?;
-    let Query(params) = params
-        .map_err(|e| Error::bad_request(format!("bad query string: {}", e.body_text()), None))?;
+    let params = query(params)?;
     let width = match params.bucket.as_deref() {
         None => 10.0,
         Some(text) => match text.parse::<f64>() {

@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 use crate::auth::{self, Access};
 use crate::error::{Error, ErrorBody, Result};
 use crate::ingest::prepare;
+use crate::params::query;
 use crate::scoring;
 use crate::state::AppState;
 
@@ -68,12 +69,6 @@ fn bytes(body: Body, limit: usize) -> Result<Bytes> {
             Error::bad_request(format!("cannot read the body: {rejection}"), None)
         }
     })
-}
-
-fn query<T>(query: std::result::Result<Query<T>, QueryRejection>) -> Result<T> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| Error::bad_request(format!("bad query string: {}", e.body_text()), None))
 }
 
 /// One bad row of an import.
