@@ -22,6 +22,8 @@ use leadscore_store::{
     StoredEvent, StoredScore,
 };
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::history::Entry;
 use crate::state::AppState;
@@ -171,65 +173,41 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
     Ok(stored.len())
 }
 
-/// Contacts per thread below which [`score_deltas`] stays on one thread.
+/// Contacts per rayon task: below this, a batch is not split (spreading a few contacts
+/// over threads costs more than it saves).
 const PARALLEL_MIN: usize = 64;
 
 /// Extend each contact's cache entry with its delta and score it as of `now`, in
-/// parallel chunks on every core. Returns the entries and, per contact with anything
-/// to score (a record or a history), its result.
+/// parallel on every core (rayon's pool, shared by the batches in flight). Returns the
+/// entries and, per contact with anything to score (a record or a history), its
+/// result, in `deltas` order.
 fn score_deltas(
     engine: &Engine,
     mut entries: Vec<Entry>,
     deltas: &[ContactDelta],
     now: Millis,
 ) -> (Vec<Entry>, Result<Vec<(String, ScoreResult)>>) {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(entries.len() / PARALLEL_MIN)
-        .max(1);
-    let size = entries.len().div_ceil(threads);
-    let score_chunk = |entries: &mut [Entry], deltas: &[ContactDelta]| {
-        entries
-            .iter_mut()
-            .zip(deltas)
-            .filter_map(|(entry, delta)| {
-                let id = delta.id.as_str();
-                entry.extend(engine, id, delta);
-                if delta.contact.is_none() && entry.is_empty() {
-                    return None;
-                }
-                let attributes = match stored_attributes(id, delta.contact.as_ref()) {
-                    Ok(attributes) => attributes,
-                    Err(error) => return Some(Err(error)),
-                };
-                let adjustments = adjustments(engine, &delta.adjustments);
-                Some(Ok((
-                    id.to_owned(),
-                    entry.score(engine, attributes, &adjustments, now),
-                )))
-            })
-            .collect::<Vec<_>>()
-    };
-    let chunks: Vec<Vec<Result<(String, ScoreResult)>>> = if threads == 1 {
-        vec![score_chunk(&mut entries, deltas)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = entries
-                .chunks_mut(size)
-                .zip(deltas.chunks(size))
-                .map(|(entries, deltas)| scope.spawn(move || score_chunk(entries, deltas)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![Err(Error::Internal("a scoring thread panicked".into()))]
-                    })
-                })
-                .collect()
+    let results = entries
+        .par_iter_mut()
+        .zip(deltas)
+        .with_min_len(PARALLEL_MIN)
+        .filter_map(|(entry, delta)| {
+            let id = delta.id.as_str();
+            entry.extend(engine, id, delta);
+            if delta.contact.is_none() && entry.is_empty() {
+                return None;
+            }
+            let attributes = match stored_attributes(id, delta.contact.as_ref()) {
+                Ok(attributes) => attributes,
+                Err(error) => return Some(Err(error)),
+            };
+            let adjustments = adjustments(engine, &delta.adjustments);
+            Some(Ok((
+                id.to_owned(),
+                entry.score(engine, attributes, &adjustments, now),
+            )))
         })
-    };
-    let results = chunks.into_iter().flatten().collect();
+        .collect();
     (entries, results)
 }
 
