@@ -315,8 +315,12 @@ async fn crossing_80_up_down_up_fires_twice_with_signed_webhooks() {
         assert_eq!(body["contact"]["score"], 85);
         assert!(body["contact"]["explain"].is_array());
     }
+    // Marked after the receiver answered: wait for the marks, not only the calls.
+    eventually(10, "two deliveries marked delivered", || async {
+        deliveries(&server, "delivered").await.len() == 2
+    })
+    .await;
     let delivered = deliveries(&server, "delivered").await;
-    assert_eq!(delivered.len(), 2);
     assert!(delivered.iter().all(|d| d["attempts"] == 1));
 
     // The automation record: stages with reasons, the tag, the assignment, the edges.
@@ -529,7 +533,12 @@ async fn dead_letters_are_listed_and_replayed_under_the_same_id() {
     })
     .await;
     assert_eq!(receiver.accepted()[0].key, id);
-    assert_eq!(deliveries(&server, "delivered").await.len(), 1);
+    // The receiver has the request before the worker has read its answer and marked
+    // the delivery: wait for the mark instead of reading it at once (this raced).
+    eventually(10, "the replayed delivery marked delivered", || async {
+        deliveries(&server, "delivered").await.len() == 1
+    })
+    .await;
     assert!(deliveries(&server, "dead").await.is_empty());
     server.stop().await;
 }
