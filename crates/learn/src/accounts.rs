@@ -38,7 +38,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::before::{FirstOutcomes, qualified, scoring_instant};
-use crate::report::{BANDS, Group, by_band, by_value, ratio};
+use crate::report::{Group, by_band, by_value, ratio};
 use crate::{Evaluation, Observation, evaluate};
 
 /// What the account report keeps of one member's result: what account scoring and the
@@ -208,12 +208,7 @@ impl AccountRows {
             .collect();
         let labels: Vec<String> = account.labels.iter().map(|t| t.name.clone()).collect();
         let stages: Vec<String> = account.stages.iter().map(|s| s.id.clone()).collect();
-        Some(account_report(
-            &seen,
-            band_width(model),
-            &labels,
-            &stages,
-        ))
+        Some(account_report(&seen, band_width(model), &labels, &stages))
     }
 }
 
@@ -247,7 +242,7 @@ pub struct AccountReport {
     pub rate: Option<f64>,
     /// Points per account score band ([`band_width`]).
     pub band_width: u32,
-    /// Conversion by account score band, lowest first (always [`BANDS`] entries).
+    /// Conversion by account score band, lowest first (always [`crate::report::BANDS`] entries).
     pub by_band: Vec<Group>,
     /// Conversion by account label, model order, then `(none)`.
     pub by_label: Vec<Group>,
@@ -495,7 +490,10 @@ when = { score_gte = 50 }
             Ok(checked) => assert_eq!(band_width(&checked.model), 20),
             Err(d) => panic!("{d:?}"),
         }
-        assert_eq!(crate::report::band_name_of(BANDS - 1, 20), "200+");
+        assert_eq!(
+            crate::report::band_name_of(crate::report::BANDS - 1, 20),
+            "200+"
+        );
         assert_eq!(crate::report::band_of(159.9, 20), 7);
     }
 }
