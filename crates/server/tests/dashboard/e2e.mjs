@@ -221,7 +221,7 @@ try {
   step("the account report matches the API: conversion by account score band, the AUC comparison");
   const accounts = outcomes.accounts;
   assert.ok(accounts && accounts.accounts > 0, "the example model has [account] and the seed has accounts");
-  await page.waitForSelector("#account-conversion-band rect.bar");
+  await page.waitForSelector("#account-conversion-band rect.bar", { state: "attached" });
   const filled = accounts.by_band.filter((g) => g.contacts > 0);
   assert.deepEqual(await bars("#account-conversion-band"), filled.map((g) => g.name));
   // Every bar's height is its conversion rate on the chart's 0-100 % scale (160 px).
@@ -312,7 +312,7 @@ try {
     await go(phone, "#/reports", "#conversion-band rect.bar");
     const reportOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(reportOverflow <= 1, `the reports fit a phone (overflow ${reportOverflow}px)`);
-    await phone.waitForSelector("#account-conversion-band rect.bar");
+    await phone.waitForSelector("#account-conversion-band rect.bar", { state: "attached" });
     for (const sel of ["#account-conversion-band", "#account-auc", "#account-predictors"]) {
       const box = await phone.$eval(sel, (e) => { const r = e.getBoundingClientRect(); return { left: r.left, right: r.right }; });
       assert.ok(box.left >= 0 && box.right <= PHONE.width + 1, `${sel} fits a phone: ${JSON.stringify(box)}`);
