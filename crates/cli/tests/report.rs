@@ -142,11 +142,21 @@ fn colleagues_events_at_a_member_outcome_never_change_the_account_report() {
             added += 1;
         }
     }
-    assert!(added > 20, "the generated accounts have colleagues of outcome holders");
+    assert!(
+        added > 20,
+        "the generated accounts have colleagues of outcome holders"
+    );
     std::fs::write(dir.join("colleagues.jsonl"), events).expect("write events");
     let before = report(&dir, "events.jsonl", &[]);
     let after = report(&dir, "colleagues.jsonl", &[]);
-    assert!(before["accounts"]["accounts"].as_u64() > Some(50), "{}", before["accounts"]);
-    assert_ne!(before["rules"], after["rules"], "the events were read and count for contacts");
+    assert!(
+        before["accounts"]["accounts"].as_u64() > Some(50),
+        "{}",
+        before["accounts"]
+    );
+    assert_ne!(
+        before["rules"], after["rules"],
+        "the events were read and count for contacts"
+    );
     assert_eq!(before["accounts"], after["accounts"]);
 }
