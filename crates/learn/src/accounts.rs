@@ -37,7 +37,7 @@ use leadscore_model::CompiledModel;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::before::{FirstOutcomes, qualified, scoring_instant};
+use crate::before::{FirstOutcomes, Instant, qualified, scoring_instant};
 use crate::report::{Group, by_band, by_value, ratio};
 use crate::{Evaluation, Observation, evaluate};
 
@@ -77,6 +77,16 @@ impl MemberRow {
             score: result.clamped,
             qualified: qualified(model, result, None),
         }
+    }
+}
+
+/// A member's second scoring instant: only `now` is read (the account's outcome is
+/// the account's, not the member's).
+fn account_instant(now: Millis) -> Instant {
+    Instant {
+        now,
+        converted: false,
+        outcome_at: None,
     }
 }
 
@@ -146,15 +156,35 @@ impl AccountRows {
         }
     }
 
+    /// Split the first pass's `(contact report row, member row)` pairs: the contact
+    /// report's rows, in order, and the members by account (`None` without `[account]`
+    /// in `model`).
+    pub fn split<T>(
+        model: &CompiledModel,
+        seen: Vec<(T, Option<MemberRow>)>,
+    ) -> (Vec<T>, Option<AccountRows>) {
+        let mut rows = Self::new(model);
+        let mut contacts = Vec::with_capacity(seen.len());
+        for (contact, member) in seen {
+            contacts.push(contact);
+            if let Some(rows) = &mut rows {
+                rows.add(member);
+            }
+        }
+        (contacts, rows)
+    }
+
     /// The instant to score contact `id` at again for its account, when its report
     /// result is not as of that instant (after [`Self::settle`]).
-    pub fn rescore_at(&self, id: &str) -> Option<Millis> {
-        self.pending.get(id).copied()
+    pub fn rescore_at(&self, id: &str) -> Option<Instant> {
+        self.pending.get(id).map(|&now| account_instant(now))
     }
 
     /// Every `(contact id, instant)` to score again, in id order.
-    pub fn pending(&self) -> impl Iterator<Item = (&str, Millis)> {
-        self.pending.iter().map(|(id, &at)| (id.as_str(), at))
+    pub fn pending(&self) -> impl Iterator<Item = (&str, Instant)> {
+        self.pending
+            .iter()
+            .map(|(id, &now)| (id.as_str(), account_instant(now)))
     }
 
     /// Pass two: contact `id`'s result at its account's instant replaces its row (it
@@ -402,7 +432,7 @@ when = { score_gte = 50 }
         }
         rows.settle(&outcomes, as_of);
         // a1 and b1 were scored at their account's instant already; a2 and b2 were not.
-        let pending: Vec<(&str, Millis)> = rows.pending().collect();
+        let pending: Vec<(&str, Millis)> = rows.pending().map(|(id, at)| (id, at.now)).collect();
         assert_eq!(pending, [("a2", 10 * DAY - 1), ("b2", 3 * DAY - 1)]);
         assert_eq!(rows.rescore_at("g1"), None);
 
@@ -411,8 +441,10 @@ when = { score_gte = 50 }
         assert_eq!(leaky.by_band[6].contacts, 2, "acme and beta at 60");
         assert_eq!(leaky.by_band[3].contacts, 1, "gamma at 30");
 
-        let again: Vec<(String, Millis)> =
-            rows.pending().map(|(id, at)| (id.to_owned(), at)).collect();
+        let again: Vec<(String, Millis)> = rows
+            .pending()
+            .map(|(id, at)| (id.to_owned(), at.now))
+            .collect();
         for (id, at) in again {
             let (company, day) = match id.as_str() {
                 "a2" => ("acme", 5),

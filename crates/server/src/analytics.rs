@@ -179,29 +179,17 @@ async fn outcome_report(
     let engine = state.engine();
     let reporter = Arc::new(Reporter::new(engine.model()));
     let rows = Arc::clone(&reporter);
-    let accounts = AccountRows::new(engine.model()).is_some();
     let mut seen = score_all(
         &state,
         &[Arc::clone(&engine)],
         Arc::clone(&truth),
         move |engine, id, result, times, when| {
-            let member = if accounts {
-                MemberRow::new(engine.model(), id, &result)
-            } else {
-                None
-            };
+            let member = MemberRow::new(engine.model(), id, &result);
             (rows.scored(&result, times, when), member)
         },
     )
     .await?;
-    let mut members = AccountRows::new(engine.model());
-    let mut scored = Vec::new();
-    for (row, member) in seen.pop().unwrap_or_default() {
-        scored.push(row);
-        if let Some(members) = &mut members {
-            members.add(member);
-        }
-    }
+    let (scored, members) = AccountRows::split(engine.model(), seen.pop().unwrap_or_default());
     let mut report = reporter.report(&scored);
     if let Some(mut members) = members {
         members.settle(&truth.outcomes, truth.as_of);
@@ -219,25 +207,20 @@ async fn rescore_members(
     truth: &Arc<Truth>,
     members: &mut AccountRows,
 ) -> Result<()> {
-    let pending: Vec<(String, Millis)> = members
+    let pending: Vec<(String, Instant)> = members
         .pending()
-        .map(|(id, at)| (id.to_owned(), at))
+        .map(|(id, when)| (id.to_owned(), when))
         .collect();
     for chunk in pending.chunks(CHUNK) {
         let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
         let inputs = state.store.inputs_of(&ids).await?;
-        let instants: std::collections::HashMap<String, Millis> = chunk.iter().cloned().collect();
+        let instants: std::collections::HashMap<String, Instant> = chunk.iter().cloned().collect();
         let (scorer, truth) = (Arc::clone(engine), Arc::clone(truth));
         let scored = tokio::task::spawn_blocking(move || {
             inputs
                 .iter()
                 .filter_map(|input| {
-                    let &now = instants.get(&input.id)?;
-                    let when = Instant {
-                        now,
-                        converted: false,
-                        outcome_at: None,
-                    };
+                    let &when = instants.get(&input.id)?;
                     score_one(&scorer, input, &truth, when)
                         .transpose()
                         .map(|r| r.map(|(result, _)| (input.id.clone(), result)))

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use clap::ValueEnum;
 use leadscore_engine::Engine;
 use leadscore_learn::accounts::{AccountReport, AccountRows, MemberRow};
-use leadscore_learn::before::{Instant, Reporter, scoring_instant};
+use leadscore_learn::before::{Reporter, scoring_instant};
 use leadscore_learn::report::{Group, Report};
 
 use super::backtest::{as_of_or_latest, read_history, read_outcomes, score_each};
@@ -81,7 +81,6 @@ pub fn run(args: Args) -> Result<Outcome> {
     let cleaning = args.crm.cleaning(model);
     let contacts = (args.contacts.as_path(), &cleaning);
     let history = read_history(&engine, &args.events, &outcomes, as_of, &mut problems)?;
-    let accounts = AccountRows::new(model).is_some();
     let seen = score_each(
         &engine,
         contacts,
@@ -89,22 +88,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         &mut problems,
         |id| Some(scoring_instant(&outcomes, id, as_of)),
         |id, result, stage_times, when| {
-            let member = if accounts {
-                MemberRow::new(model, id, &result)
-            } else {
-                None
-            };
+            let member = MemberRow::new(model, id, &result);
             (reporter.scored(&result, stage_times, when), member)
         },
     )?;
-    let mut rows = AccountRows::new(model);
-    let mut scored = Vec::with_capacity(seen.len());
-    for (row, member) in seen {
-        scored.push(row);
-        if let Some(rows) = &mut rows {
-            rows.add(member);
-        }
-    }
+    let (scored, rows) = AccountRows::split(model, seen);
     let mut report = reporter.report(&scored);
     if let Some(mut rows) = rows {
         // Members of accounts with an outcome, scored again at their account's instant
@@ -121,13 +109,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 contacts,
                 &history,
                 &mut quiet,
-                |id| {
-                    rows.rescore_at(id).map(|now| Instant {
-                        now,
-                        converted: false,
-                        outcome_at: None,
-                    })
-                },
+                |id| rows.rescore_at(id),
                 |id, result, _, _| (id.to_owned(), result),
             )?;
             for (id, result) in again {
