@@ -163,6 +163,21 @@ fn the_api_report_and_backtest_equal_the_cli_ones_on_the_same_data() {
     ]);
     assert_same(&api, &cli, "report");
     assert_eq!(api["contacts"], 300);
+    // The example model has `[account]`: the account report is there, with outcomes
+    // (so members of accounts with an outcome were scored again at its instant, in
+    // both) and both predictors' AUC.
+    let accounts = &api["accounts"];
+    assert!(accounts["accounts"].as_u64() > Some(10), "{accounts}");
+    assert!(accounts["converters"].as_u64() > Some(0), "{accounts}");
+    assert_eq!(accounts["band_width"], 20, "hot = 150 in examples/b2b.toml");
+    assert_eq!(
+        accounts["by_band"]
+            .as_array()
+            .map(|b| b.iter().filter_map(|g| g["contacts"].as_u64()).sum::<u64>()),
+        accounts["accounts"].as_u64()
+    );
+    assert!(accounts["account_score"]["auc"].is_f64(), "{accounts}");
+    assert!(accounts["best_member_score"]["auc"].is_f64(), "{accounts}");
     // The funnel has its timing.
     assert!(
         api["funnel"][0]["median_days_to_next"].is_f64(),

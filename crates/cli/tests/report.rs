@@ -106,3 +106,57 @@ fn charts_are_written_as_svg_and_tables_print() {
         assert!(text.contains(section), "{section} missing:\n{text}");
     }
 }
+
+/// An account is scored one millisecond before its first member outcome: a `Demo
+/// Requested` by every colleague (same `company_id`) at the instant of each outcome
+/// changes the contact report (colleagues without an outcome are scored later) but
+/// never the account report.
+#[test]
+fn colleagues_events_at_a_member_outcome_never_change_the_account_report() {
+    let dir = generated("report-account-leak", 800, 34);
+    let contacts = std::fs::read_to_string(dir.join("contacts.csv")).expect("contacts");
+    let mut header = contacts.lines().next().expect("a header").split(',');
+    assert_eq!(header.next_back(), Some("company_id"), "the last column");
+    let mut company: std::collections::HashMap<&str, &str> = Default::default();
+    let mut members: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for row in contacts.lines().skip(1) {
+        let (Some(id), Some(key)) = (row.split(',').next(), row.rsplit(',').next()) else {
+            continue;
+        };
+        if !key.is_empty() {
+            company.insert(id, key);
+            members.entry(key).or_default().push(id);
+        }
+    }
+    let outcomes = std::fs::read_to_string(dir.join("outcomes.csv")).expect("outcomes");
+    let mut events = std::fs::read_to_string(dir.join("events.jsonl")).expect("events");
+    let mut added = 0;
+    for (i, row) in outcomes.lines().skip(1).enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        let (id, at) = (cells[0], cells[2]);
+        let Some(key) = company.get(id) else { continue };
+        for colleague in members[key].iter().filter(|c| **c != id) {
+            events.push_str(&format!(
+                "{{\"type\":\"track\",\"event\":\"Demo Requested\",\"userId\":\"{colleague}\",\"messageId\":\"colleague-{i}-{colleague}\",\"timestamp\":\"{at}\"}}\n"
+            ));
+            added += 1;
+        }
+    }
+    assert!(
+        added > 20,
+        "the generated accounts have colleagues of outcome holders"
+    );
+    std::fs::write(dir.join("colleagues.jsonl"), events).expect("write events");
+    let before = report(&dir, "events.jsonl", &[]);
+    let after = report(&dir, "colleagues.jsonl", &[]);
+    assert!(
+        before["accounts"]["accounts"].as_u64() > Some(50),
+        "{}",
+        before["accounts"]
+    );
+    assert_ne!(
+        before["rules"], after["rules"],
+        "the events were read and count for contacts"
+    );
+    assert_eq!(before["accounts"], after["accounts"]);
+}

@@ -38,6 +38,7 @@
 
 #![deny(missing_docs)]
 
+pub mod accounts;
 pub mod before;
 pub mod logistic;
 pub mod report;

@@ -17,6 +17,8 @@
 
 use serde::Serialize;
 
+use crate::accounts::AccountReport;
+
 /// Number of score bands: ten of 10 points, then `100+`.
 pub const BANDS: usize = 11;
 
@@ -138,27 +140,60 @@ pub struct Report {
     pub distribution: Vec<Group>,
     /// The funnel: every stage, then `won`.
     pub funnel: Vec<Step>,
+    /// The account report ([`crate::accounts`]), for a model with `[account]`; absent
+    /// otherwise (the JSON of a model without accounts is unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<AccountReport>,
 }
 
 /// The band of a score: 0 for below 10 (negatives included), ..., 10 for 100 and up.
 pub fn band(score: f64) -> usize {
-    if score.is_nan() || score < 10.0 {
-        0
-    } else {
-        ((score / 10.0).floor() as usize).min(BANDS - 1)
-    }
+    band_of(score, 10)
 }
 
 /// The name of band `i`: `0-10`, ..., `90-100`, `100+`.
 pub fn band_name(i: usize) -> String {
-    if i + 1 >= BANDS {
-        "100+".to_owned()
+    band_name_of(i, 10)
+}
+
+/// The band of a score in [`BANDS`] bands of `width` points: 0 for below `width`
+/// (negatives included), ..., `BANDS - 1` for `10 * width` and up.
+pub fn band_of(score: f64, width: u32) -> usize {
+    let width = f64::from(width.max(1));
+    if score.is_nan() || score < width {
+        0
     } else {
-        format!("{}-{}", i * 10, i * 10 + 10)
+        ((score / width).floor() as usize).min(BANDS - 1)
     }
 }
 
-fn ratio(a: u64, b: u64) -> Option<f64> {
+/// The name of band `i` of `width` points: `0-W`, ..., `9W-10W`, `10W+`.
+pub fn band_name_of(i: usize, width: u32) -> String {
+    let width = width.max(1) as usize;
+    if i + 1 >= BANDS {
+        format!("{}+", (BANDS - 1) * width)
+    } else {
+        format!("{}-{}", i * width, i * width + width)
+    }
+}
+
+/// Conversion in each of the [`BANDS`] bands of `width` points, lowest first, from
+/// `(score, converted)` pairs.
+pub(crate) fn by_band(seen: impl Iterator<Item = (f64, bool)>, width: u32) -> Vec<Group> {
+    let mut bands = [(0u64, 0u64); BANDS];
+    for (score, converted) in seen {
+        let b = &mut bands[band_of(score, width)];
+        b.0 += 1;
+        b.1 += u64::from(converted);
+    }
+    bands
+        .iter()
+        .enumerate()
+        .map(|(i, &(n, c))| group(band_name_of(i, width), n, c))
+        .collect()
+}
+
+pub(crate) fn ratio(a: u64, b: u64) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
 
@@ -173,7 +208,7 @@ fn group(name: String, contacts: u64, converters: u64) -> Group {
 
 /// Conversion per value: `order` first (even when empty), then other values in
 /// alphabetical order, then `(none)` when some contacts had no value.
-fn by_value<'a>(
+pub(crate) fn by_value<'a>(
     values: impl Iterator<Item = (Option<&'a str>, bool)>,
     order: &[String],
 ) -> Vec<Group> {
@@ -232,17 +267,7 @@ pub fn report(rules: &Rules, seen: &[Scored]) -> Report {
     let converters = seen.iter().filter(|s| s.converted).count() as u64;
     let base = ratio(converters, contacts);
 
-    let mut bands = [(0u64, 0u64); BANDS];
-    for s in seen {
-        let b = &mut bands[band(s.score)];
-        b.0 += 1;
-        b.1 += u64::from(s.converted);
-    }
-    let by_band: Vec<Group> = bands
-        .iter()
-        .enumerate()
-        .map(|(i, &(n, c))| group(band_name(i), n, c))
-        .collect();
+    let by_band = by_band(seen.iter().map(|s| (s.score, s.converted)), 10);
     let distribution = by_band.clone();
 
     let by_label = by_value(
@@ -366,6 +391,7 @@ pub fn report(rules: &Rules, seen: &[Scored]) -> Report {
         rules: rule_stats,
         distribution,
         funnel,
+        accounts: None,
     }
 }
 

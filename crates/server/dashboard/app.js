@@ -549,7 +549,7 @@ function outcomeReports(o) {
     rates(o.by_band), () => "#1f5fbf", rateOpts);
   const gradeChart = barChart("conversion-grade", "Conversion rate by grade, in the model's order",
     rates(o.by_grade), () => "#2e7d32", rateOpts);
-  const groupTable = (title, groups) => table([title, { label: "Contacts", num: true },
+  const groupTable = (title, groups, unit = "Contacts") => table([title, { label: unit, num: true },
     { label: "Converted", num: true }, { label: "Rate", num: true }],
   (groups || []).map((g) => h("tr", {}, h("td", {}, title === "Label" ? badge(g.name) : g.name),
     h("td", { class: "num" }, String(g.contacts)), h("td", { class: "num" }, String(g.converters)),
@@ -594,7 +594,42 @@ function outcomeReports(o) {
       section("Rule lift among converters", rules.length ? lift : h("p", { class: "muted" }, "No rule fired."), ruleTable),
       section("Funnel to a sale", funnel, funnelTable)),
     h("div", { class: "grid" }, section("Conversion by label", groupTable("Label", o.by_label)),
-      section("Conversion by stage", groupTable("Stage", o.by_stage))));
+      section("Conversion by stage", groupTable("Stage", o.by_stage))),
+    o.accounts ? accountReports(o.accounts, rates, rateOpts, groupTable) : null);
+}
+
+/** The account report (the `accounts` member of the outcome report, with an `[account]`
+ *  model): conversion by account score band, and the account score against the best
+ *  member's contact score as predictors of the account's conversion. */
+function accountReports(a, rates, rateOpts, groupTable) {
+  const bandChart = barChart("account-conversion-band",
+    `Account conversion rate by account score band of ${a.band_width} points, lowest band first`,
+    rates(a.by_band), () => "#6a3fb5", rateOpts);
+  const predictors = [["account score", a.account_score], ["best member score", a.best_member_score]];
+  const auc = barChart("account-auc", "ROC AUC of the account score and of the best member's contact score",
+    predictors.map(([name, e]) => ({ name, value: e.auc ?? 0, text: fmt(e.auc, 3), tip: `AUC ${fmt(e.auc, 3)}` })),
+    (b) => (b.name === "account score" ? "#6a3fb5" : "#7a8591"), { max: 1, axis: () => "1" });
+  const rows = [["ROC AUC", (e) => fmt(e.auc, 3)], ["Qualified", (e) => String(e.qualified)],
+    ["Precision", (e) => pct(e.precision)], ["Recall", (e) => pct(e.recall)],
+    ["Converters in top 10 %", (e) => pct(e.top10_capture)], ["Converters in top 20 %", (e) => pct(e.top20_capture)]];
+  const compare = table(["", { label: "Account score", num: true }, { label: "Best member", num: true }],
+    rows.map(([name, f]) => h("tr", {}, h("td", {}, name),
+      h("td", { class: "num" }, f(a.account_score)), h("td", { class: "num" }, f(a.best_member_score)))),
+    { id: "account-predictors" });
+  const [x, y] = [a.account_score.auc, a.best_member_score.auc];
+  const verdict = typeof x === "number" && typeof y === "number"
+    ? `The account score ranks accounts ${x > y ? "better" : x < y ? "worse" : "no better"} than their best contact's own score (AUC ${fmt(x, 3)} vs ${fmt(y, 3)}).`
+    : "Not enough converted and unconverted accounts to compare.";
+  return h("div", { id: "accounts-report" },
+    h("h2", {}, "Accounts: buying groups"),
+    h("p", {}, `${a.accounts} accounts of ${a.members} contacts · ${a.converters} converted (${pct(a.rate)}) · `
+      + "each scored just before its first member outcome"),
+    h("div", { class: "grid" },
+      section("Account conversion by account score band", bandChart, groupTable("Account band", a.by_band, "Accounts")),
+      section("Account score vs best member score", h("p", { id: "account-verdict" }, verdict), auc, compare,
+        h("p", { class: "muted" }, "Qualified: the account's second stage or later, against some member at the MQL stage or later."))),
+    h("div", { class: "grid" }, section("Conversion by account label", groupTable("Account label", a.by_label, "Accounts")),
+      section("Conversion by account stage", groupTable("Account stage", a.by_stage, "Accounts"))));
 }
 
 // ---------------------------------------------------------------- automation

@@ -13,6 +13,11 @@
 //! answers have the JSON shape of `leadscore report --format json` and `leadscore
 //! backtest --format json`.
 //!
+//! With an `[account]` table in the active model the report has an `accounts` member,
+//! as the CLI's does: every account scored one millisecond before its first member
+//! outcome (`leadscore_learn::accounts`), its members scored again at that instant
+//! when it is not theirs.
+//!
 //! Scoring every contact is CPU work: it runs off the async workers, 500 contacts
 //! (one bulk read) at a time.
 
@@ -24,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use leadscore_engine::{Engine, Millis, ScoreResult};
 use leadscore_formats::parse_timestamp;
+use leadscore_learn::accounts::{AccountRows, MemberRow};
 use leadscore_learn::before::{
     FirstOutcomes, Instant, Reporter, backtest_json, link_horizon, observation, scoring_instant,
 };
@@ -88,7 +94,7 @@ async fn score_all<T: Send + 'static>(
     state: &AppState,
     engines: &[Arc<Engine>],
     truth: Arc<Truth>,
-    map: impl Fn(&Engine, ScoreResult, Vec<Millis>, Instant) -> T + Send + Sync + 'static,
+    map: impl Fn(&Engine, &str, ScoreResult, Vec<Millis>, Instant) -> T + Send + Sync + 'static,
 ) -> Result<Vec<Vec<T>>> {
     let ids = state.store.contact_ids().await?;
     let map = Arc::new(map);
@@ -105,8 +111,9 @@ async fn score_all<T: Send + 'static>(
                     inputs
                         .iter()
                         .filter_map(|input| {
-                            score_one(engine, input, &truth).transpose().map(|r| {
-                                r.map(|(result, times, when)| map(engine, result, times, when))
+                            let when = scoring_instant(&truth.outcomes, &input.id, truth.as_of);
+                            score_one(engine, input, &truth, when).transpose().map(|r| {
+                                r.map(|(result, times)| map(engine, &input.id, result, times, when))
                             })
                         })
                         .collect::<Result<Vec<T>>>()
@@ -122,12 +129,14 @@ async fn score_all<T: Send + 'static>(
     Ok(all)
 }
 
-/// One contact scored just before its outcome, with when its stages were entered.
+/// One contact scored at `when` (just before its outcome, or at its account's instant),
+/// with when its stages were entered.
 fn score_one(
     engine: &Engine,
     inputs: &ContactInputs,
     truth: &Truth,
-) -> Result<Option<(ScoreResult, Vec<Millis>, Instant)>> {
+    when: Instant,
+) -> Result<Option<(ScoreResult, Vec<Millis>)>> {
     let id = inputs.id.as_str();
     if inputs.contact.is_none() && inputs.history.is_empty() {
         return Ok(None);
@@ -140,13 +149,12 @@ fn score_one(
         }
         None => leadscore_engine::Attributes::new(),
     };
-    let when = scoring_instant(&truth.outcomes, id, truth.as_of);
     let horizon = link_horizon(&truth.outcomes, truth.as_of);
     let (events, identifies) = crate::scoring::inputs(id, &inputs.history, horizon);
     let adjustments = crate::scoring::adjustments(engine, &inputs.adjustments);
     let (result, times) =
         engine.score_timed(attributes, &events, &identifies, &adjustments, when.now);
-    Ok(Some((result, times, when)))
+    Ok(Some((result, times)))
 }
 
 /// Query of the outcome report.
@@ -171,12 +179,61 @@ async fn outcome_report(
     let engine = state.engine();
     let reporter = Arc::new(Reporter::new(engine.model()));
     let rows = Arc::clone(&reporter);
-    let mut seen = score_all(&state, &[engine], truth, move |_, result, times, when| {
-        rows.scored(&result, times, when)
-    })
+    let mut seen = score_all(
+        &state,
+        &[Arc::clone(&engine)],
+        Arc::clone(&truth),
+        move |engine, id, result, times, when| {
+            let member = MemberRow::new(engine.model(), id, &result);
+            (rows.scored(&result, times, when), member)
+        },
+    )
     .await?;
-    let seen = seen.pop().unwrap_or_default();
-    Ok(axum::Json(reporter.report(&seen)).into_response())
+    let (scored, members) = AccountRows::split(engine.model(), seen.pop().unwrap_or_default());
+    let mut report = reporter.report(&scored);
+    if let Some(mut members) = members {
+        members.settle(&truth.outcomes, truth.as_of);
+        rescore_members(&state, &engine, &truth, &mut members).await?;
+        report.accounts = members.report(engine.model());
+    }
+    Ok(axum::Json(report).into_response())
+}
+
+/// The account report's second pass (`leadscore_learn::accounts`): every member whose
+/// account is scored at another instant than the member was, scored again at it.
+async fn rescore_members(
+    state: &AppState,
+    engine: &Arc<Engine>,
+    truth: &Arc<Truth>,
+    members: &mut AccountRows,
+) -> Result<()> {
+    let pending: Vec<(String, Instant)> = members
+        .pending()
+        .map(|(id, when)| (id.to_owned(), when))
+        .collect();
+    for chunk in pending.chunks(CHUNK) {
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+        let inputs = state.store.inputs_of(&ids).await?;
+        let instants: std::collections::HashMap<String, Instant> = chunk.iter().cloned().collect();
+        let (scorer, truth) = (Arc::clone(engine), Arc::clone(truth));
+        let scored = tokio::task::spawn_blocking(move || {
+            inputs
+                .iter()
+                .filter_map(|input| {
+                    let &when = instants.get(&input.id)?;
+                    score_one(&scorer, input, &truth, when)
+                        .transpose()
+                        .map(|r| r.map(|(result, _)| (input.id.clone(), result)))
+                })
+                .collect::<Result<Vec<(String, ScoreResult)>>>()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("scoring task failed: {e}")))??;
+        for (id, result) in scored {
+            members.replace(engine.model(), &id, &result);
+        }
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/models/{version}/backtest` (read key), with an optional JSON body
@@ -204,7 +261,7 @@ async fn backtest(
         &state,
         &[candidate, active],
         truth,
-        move |engine, result, _, when| {
+        move |engine, _, result, _, when| {
             observation(engine.model(), &result, when.converted, threshold)
         },
     )

@@ -142,7 +142,7 @@ fn backtest(
         outcomes,
         as_of,
         problems,
-        |result, _, when| observation(engine.model(), &result, when.converted, args.threshold),
+        |_, result, _, when| observation(engine.model(), &result, when.converted, args.threshold),
     )?;
     Ok(evaluate(&observations))
 }
@@ -168,17 +168,37 @@ pub(super) fn as_of_or_latest(
 
 /// Score every contact as of one millisecond before its outcome (contacts without one
 /// as of `as_of`), so that nothing after the outcome can explain it
-/// (`leadscore_learn::before`), and map each result with when its stages were entered
-/// and when it was scored. In contacts-file order.
+/// (`leadscore_learn::before`), and map each result with the contact's id, when its
+/// stages were entered and when it was scored. In contacts-file order.
 pub(super) fn score_before_outcomes<T: Send>(
     engine: &Engine,
-    (contacts, cleaning): (&Path, &Cleaning),
+    contacts: (&Path, &Cleaning),
     events: &Path,
     outcomes: &Outcomes,
     as_of: Millis,
     problems: &mut Problems,
-    map: impl Fn(ScoreResult, Vec<Millis>, Instant) -> T + Sync,
+    map: impl Fn(&str, ScoreResult, Vec<Millis>, Instant) -> T + Sync,
 ) -> Result<Vec<T>> {
+    let history = read_history(engine, events, outcomes, as_of, problems)?;
+    score_each(
+        engine,
+        contacts,
+        &history,
+        problems,
+        |id| Some(scoring_instant(outcomes, id, as_of)),
+        map,
+    )
+}
+
+/// The events file read for scoring contacts before their outcomes: links count up to
+/// [`link_horizon`].
+pub(super) fn read_history(
+    engine: &Engine,
+    events: &Path,
+    outcomes: &Outcomes,
+    as_of: Millis,
+    problems: &mut Problems,
+) -> Result<History> {
     let bar = progress_bar(crate::history::file_size(events)?, "events");
     let history = History::read(
         events,
@@ -188,23 +208,36 @@ pub(super) fn score_before_outcomes<T: Send>(
         |bytes| bar.inc(bytes),
     )?;
     bar.finish_and_clear();
+    Ok(history)
+}
+
+/// Score every contact that `instant` gives an instant for (the others are skipped),
+/// mapping each result as [`score_before_outcomes`] does. In contacts-file order.
+pub(super) fn score_each<T: Send>(
+    engine: &Engine,
+    (contacts, cleaning): (&Path, &Cleaning),
+    history: &History,
+    problems: &mut Problems,
+    instant: impl Fn(&str) -> Option<Instant> + Sync,
+    map: impl Fn(&str, ScoreResult, Vec<Millis>, Instant) -> T + Sync,
+) -> Result<Vec<T>> {
     let bar = progress_bar(history.keys().len() as u64, "contacts");
     let mut mapped = Vec::new();
     each_contact(
         contacts,
         cleaning,
-        &history,
+        history,
         problems,
         &bar,
         |id, attributes, contact| {
-            let when = scoring_instant(outcomes, id, as_of);
+            let when = instant(id)?;
             let (events, identifies) = history.contact_history(contact);
             let (result, stage_times) =
                 engine.score_classified_timed(attributes, events, identifies, &[], when.now);
-            map(result, stage_times, when)
+            Some(map(id, result, stage_times, when))
         },
         |_, value| {
-            mapped.push(value);
+            mapped.extend(value);
             Ok(())
         },
     )?;
@@ -219,7 +252,7 @@ fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), |x| format!("{:.1}%", x * 100.0))
 }
 
-fn print_tables(
+pub(super) fn print_tables(
     out: &mut impl Write,
     results: &[(String, Evaluation)],
     threshold: Option<f64>,

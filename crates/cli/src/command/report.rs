@@ -5,7 +5,7 @@
 //! `--as-of` (default: the latest outcome) as not converted. A rule fired for a contact
 //! when its explanation line counted at least one occurrence. The arithmetic lives in
 //! `leadscore_learn::report`; this file reads the files, prints tables or JSON and, with
-//! `--charts DIR`, writes four hand-written SVG bar charts.
+//! `--charts DIR`, writes four hand-written SVG bar charts (five with accounts).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use leadscore_engine::Engine;
-use leadscore_learn::before::Reporter;
+use leadscore_learn::accounts::{AccountReport, AccountRows, MemberRow};
+use leadscore_learn::before::{Reporter, scoring_instant};
 use leadscore_learn::report::{Group, Report};
 
-use super::backtest::{as_of_or_latest, read_outcomes, score_before_outcomes};
+use super::backtest::{as_of_or_latest, read_history, read_outcomes, score_each};
 use crate::Outcome;
 use crate::batch::Problems;
 use crate::crm::CrmArgs;
@@ -75,17 +76,48 @@ pub fn run(args: Args) -> Result<Outcome> {
         return Ok(Outcome::Invalid);
     };
     let engine = Engine::new(model);
-    let reporter = Reporter::new(engine.model());
-    let seen = score_before_outcomes(
+    let model = engine.model();
+    let reporter = Reporter::new(model);
+    let cleaning = args.crm.cleaning(model);
+    let contacts = (args.contacts.as_path(), &cleaning);
+    let history = read_history(&engine, &args.events, &outcomes, as_of, &mut problems)?;
+    let seen = score_each(
         &engine,
-        (&args.contacts, &args.crm.cleaning(engine.model())),
-        &args.events,
-        &outcomes,
-        as_of,
+        contacts,
+        &history,
         &mut problems,
-        |result, stage_times, when| reporter.scored(&result, stage_times, when),
+        |id| Some(scoring_instant(&outcomes, id, as_of)),
+        |id, result, stage_times, when| {
+            let member = MemberRow::new(model, id, &result);
+            (reporter.scored(&result, stage_times, when), member)
+        },
     )?;
-    let report = reporter.report(&seen);
+    let (scored, rows) = AccountRows::split(model, seen);
+    let mut report = reporter.report(&scored);
+    if let Some(mut rows) = rows {
+        // Members of accounts with an outcome, scored again at their account's instant
+        // (`leadscore_learn::accounts`); the file was reported on in the first pass.
+        rows.settle(&outcomes, as_of);
+        if rows.pending().next().is_some() {
+            let mut quiet = Problems {
+                strict: args.strict,
+                count: 0,
+                print: false,
+            };
+            let again = score_each(
+                &engine,
+                contacts,
+                &history,
+                &mut quiet,
+                |id| rows.rescore_at(id),
+                |id, result, _, _| (id.to_owned(), result),
+            )?;
+            for (id, result) in again {
+                rows.replace(model, &id, &result);
+            }
+        }
+        report.accounts = rows.report(model);
+    }
 
     if let Some(dir) = &args.charts {
         write_charts(dir, &report)?;
@@ -107,11 +139,29 @@ fn percent(x: Option<f64>) -> String {
 }
 
 fn print_groups(out: &mut impl Write, title: &str, groups: &[Group]) -> Result<()> {
-    writeln!(out, "\nconversion by {title}")?;
+    print_counted(
+        out,
+        &format!("conversion by {title}"),
+        title,
+        "contacts",
+        groups,
+    )
+}
+
+/// Conversion per group under `heading`; `unit` names what is counted (contacts or
+/// accounts).
+fn print_counted(
+    out: &mut impl Write,
+    heading: &str,
+    column: &str,
+    unit: &str,
+    groups: &[Group],
+) -> Result<()> {
+    writeln!(out, "\n{heading}")?;
     writeln!(
         out,
         "{:<16} {:>10} {:>10} {:>8}",
-        title, "contacts", "converted", "rate"
+        column, unit, "converted", "rate"
     )?;
     for g in groups {
         writeln!(
@@ -191,7 +241,65 @@ fn print_tables(out: &mut impl Write, r: &Report) -> Result<()> {
                 .map_or_else(|| "-".to_owned(), |d| format!("{d:.1}"))
         )?;
     }
+    if let Some(accounts) = &r.accounts {
+        print_accounts(out, accounts)?;
+    }
     Ok(())
+}
+
+/// The account report: conversion by account score band, label and stage, then the
+/// account score beside the best member's contact score as predictors.
+fn print_accounts(out: &mut impl Write, a: &AccountReport) -> Result<()> {
+    writeln!(
+        out,
+        "\naccounts: {} accounts of {} contacts, {} converted ({}); each scored just before \
+         its first member outcome",
+        a.accounts,
+        a.members,
+        a.converters,
+        percent(a.rate)
+    )?;
+    print_counted(
+        out,
+        &format!("conversion by account score band ({} points)", a.band_width),
+        "account band",
+        "accounts",
+        &a.by_band,
+    )?;
+    for (title, groups) in [
+        ("account label", &a.by_label),
+        ("account stage", &a.by_stage),
+    ] {
+        print_counted(
+            out,
+            &format!("conversion by {title}"),
+            title,
+            "accounts",
+            groups,
+        )?;
+    }
+    writeln!(
+        out,
+        "\naccount score vs the best member's contact score, as predictors of the account's \
+         conversion\n(qualified: the account's second stage or later / some member at the MQL \
+         stage or later)\n"
+    )?;
+    let auc = |e: &leadscore_learn::Evaluation| e.auc;
+    if let (Some(account), Some(best)) = (auc(&a.account_score), auc(&a.best_member_score)) {
+        writeln!(
+            out,
+            "ROC AUC {account:.3} (account score) vs {best:.3} (best member score): {:+.3}\n",
+            account - best
+        )?;
+    }
+    super::backtest::print_tables(
+        out,
+        &[
+            ("account score".to_owned(), a.account_score.clone()),
+            ("best member score".to_owned(), a.best_member_score.clone()),
+        ],
+        None,
+    )
 }
 
 /// One bar: its category, its length, the text printed at its end.
@@ -297,18 +405,20 @@ fn format_number(x: f64) -> String {
 /// Write the four charts into `dir`.
 fn write_charts(dir: &Path, r: &Report) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let conversion: Vec<Bar> = r
-        .by_band
-        .iter()
-        .map(|g| Bar {
-            name: g.name.clone(),
-            value: g.rate.unwrap_or(0.0) * 100.0,
-            text: match g.rate {
-                Some(rate) => format!("{:.1}% of {}", rate * 100.0, g.contacts),
-                None => "no contacts".to_owned(),
-            },
-        })
-        .collect();
+    let rates = |groups: &[Group], unit: &str| -> Vec<Bar> {
+        groups
+            .iter()
+            .map(|g| Bar {
+                name: g.name.clone(),
+                value: g.rate.unwrap_or(0.0) * 100.0,
+                text: match g.rate {
+                    Some(rate) => format!("{:.1}% of {}", rate * 100.0, g.contacts),
+                    None => format!("no {unit}"),
+                },
+            })
+            .collect()
+    };
+    let conversion = rates(&r.by_band, "contacts");
     let lift: Vec<Bar> = r
         .rules
         .iter()
@@ -341,7 +451,7 @@ fn write_charts(dir: &Path, r: &Report) -> Result<()> {
             },
         })
         .collect();
-    let charts = [
+    let mut charts = vec![
         (
             "conversion-by-band.svg",
             bar_chart(
@@ -383,6 +493,26 @@ fn write_charts(dir: &Path, r: &Report) -> Result<()> {
             ),
         ),
     ];
+    if let Some(a) = &r.accounts {
+        charts.push((
+            "account-conversion-by-band.svg",
+            bar_chart(
+                &format!(
+                    "Account conversion by account score band (AUC {} vs {} for the best member)",
+                    a.account_score
+                        .auc
+                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}")),
+                    a.best_member_score
+                        .auc
+                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"))
+                ),
+                "account score band",
+                "conversion rate (%)",
+                &rates(&a.by_band, "accounts"),
+                None,
+            ),
+        ));
+    }
     for (name, svg) in charts {
         let path = dir.join(name);
         std::fs::write(&path, svg).with_context(|| format!("{}: cannot write", path.display()))?;

@@ -218,6 +218,33 @@ try {
   });
   await shot(page, "reports-laptop");
 
+  step("the account report matches the API: conversion by account score band, the AUC comparison");
+  const accounts = outcomes.accounts;
+  assert.ok(accounts && accounts.accounts > 0, "the example model has [account] and the seed has accounts");
+  await page.waitForSelector("#account-conversion-band rect.bar", { state: "attached" });
+  const filled = accounts.by_band.filter((g) => g.contacts > 0);
+  assert.deepEqual(await bars("#account-conversion-band"), filled.map((g) => g.name));
+  // Every bar's height is its conversion rate on the chart's 0-100 % scale (160 px).
+  const heights = (sel) => page.$$eval(`${sel} rect.bar`, (r) => r.map((b) => Number(b.getAttribute("height"))));
+  (await heights("#account-conversion-band")).forEach((px, i) => {
+    assert.ok(Math.abs(px - 160 * (filled[i].rate || 0)) < 0.01, `band ${filled[i].name}: ${px}px for ${filled[i].rate}`);
+  });
+  assert.deepEqual(await bars("#account-auc"), ["account score", "best member score"]);
+  const aucs = [accounts.account_score.auc, accounts.best_member_score.auc];
+  (await heights("#account-auc")).forEach((px, i) => {
+    assert.ok(Math.abs(px - 160 * (aucs[i] ?? 0)) < 0.01, `AUC bar ${i}: ${px}px for ${aucs[i]}`);
+  });
+  const predictorRows = await page.$$eval("#account-predictors tbody tr", (rows) =>
+    rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
+  const three = (x) => (typeof x === "number" ? Number(x.toFixed(3)).toString() : "–");
+  assert.deepEqual(predictorRows[0], ["ROC AUC", three(aucs[0]), three(aucs[1])]);
+  assert.deepEqual(predictorRows[1], ["Qualified", String(accounts.account_score.qualified),
+    String(accounts.best_member_score.qualified)]);
+  const verdict = await page.textContent("#account-verdict");
+  assert.ok(verdict.includes(`AUC ${three(aucs[0])} vs ${three(aucs[1])}`), verdict);
+  await page.$eval("#accounts-report", (e) => e.scrollIntoView());
+  await page.screenshot({ path: path.join(shots, "reports-accounts-laptop.png") });
+
   step("routing and automation: a dead webhook delivery is replayed");
   await go(page, "#/automation", "#view h1");
   await page.waitForFunction(() => document.querySelector("#view h1")?.textContent.startsWith("Routing"));
@@ -285,6 +312,13 @@ try {
     await go(phone, "#/reports", "#conversion-band rect.bar");
     const reportOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(reportOverflow <= 1, `the reports fit a phone (overflow ${reportOverflow}px)`);
+    await phone.waitForSelector("#account-conversion-band rect.bar", { state: "attached" });
+    for (const sel of ["#account-conversion-band", "#account-auc", "#account-predictors"]) {
+      const box = await phone.$eval(sel, (e) => { const r = e.getBoundingClientRect(); return { left: r.left, right: r.right }; });
+      assert.ok(box.left >= 0 && box.right <= PHONE.width + 1, `${sel} fits a phone: ${JSON.stringify(box)}`);
+    }
+    await phone.$eval("#accounts-report", (e) => e.scrollIntoView());
+    await phone.screenshot({ path: path.join(shots, "reports-accounts-phone.png") });
     await shot(phone, "reports-phone");
     await go(phone, "#/automation", "#view h1");
     await shot(phone, "automation-phone");
