@@ -1,14 +1,16 @@
 //! `/api/v1/accounts`: account scores under the active model's `[account]`.
 //!
-//! Computed on read, not stored: every current contact score carries the contact's
-//! account (`"account":{"key","attributes"}`, see `docs/semantics.md`, "Accounts"), so
-//! one pass over the stored scores (pages of 1,000 through
-//! [`leadscore_store::Store::list_scores`]) groups the members, and the engine's
-//! [`leadscore_engine::score_account`] scores each account from its members' stored
-//! results. An account therefore changes the moment one of its contacts is rescored or
-//! erased, with nothing to keep in step. The cost grows with the number of contacts (like
-//! `/api/v1/reports/distribution`); a materialised account table updated after each
-//! rescoring is the next step when lists over hundreds of thousands of contacts matter.
+//! Computed on read from the store's account membership: every current contact score
+//! carries the contact's account (`"account":{"key","attributes"}`, see
+//! `docs/semantics.md`, "Accounts"), and the store keeps that part of each score in
+//! `account_members` (written with the score, in its transaction; see
+//! [`leadscore_store::Accounts`]). One account is one index range of that table; the
+//! list reads it whole in pages of 5,000 small rows (no stored result is parsed), and
+//! the engine's [`leadscore_engine::score_account`] scores each account from its
+//! members. An account therefore changes the moment one of its contacts is rescored or
+//! erased. The list's cost still grows with the number of account members (like
+//! `/api/v1/reports/distribution`); a materialised account score table is the next step
+//! when lists over millions of contacts matter.
 //!
 //! * `GET /api/v1/accounts[?limit=N&cursor=C]`: `{"items":[..],"next":..}`, highest
 //!   account score first (ties: key ascending), each item the account result with its
@@ -31,7 +33,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leadscore_engine::{AccountResult, Fields, Member, Value, rank_accounts, score_account};
-use leadscore_store::{Automation as _, ScoreQuery, Store as _};
+use leadscore_store::accounts::AccountMember;
+use leadscore_store::{Accounts as _, Automation as _};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Access};
@@ -39,32 +42,13 @@ use crate::error::{Error, Result};
 use crate::params::{limit, query};
 use crate::state::AppState;
 
-/// Rows read per store query.
-const PAGE: u32 = 1000;
+/// Members read per store query when scoring every account.
+const PAGE: u32 = 5000;
 /// The account routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/accounts", get(list))
         .route("/api/v1/accounts/{key}", get(one))
-}
-
-/// What account scoring reads of a stored contact result.
-#[derive(Deserialize)]
-struct Stored {
-    contact_id: String,
-    #[serde(default)]
-    engagement: Option<f64>,
-    #[serde(default)]
-    disqualified: bool,
-    #[serde(default)]
-    account: Option<StoredAccount>,
-}
-
-#[derive(Deserialize)]
-struct StoredAccount {
-    key: String,
-    #[serde(default)]
-    attributes: BTreeMap<String, Value>,
 }
 
 /// A member as read from its stored result: id, account attributes, engagement,
@@ -110,44 +94,50 @@ pub(crate) async fn account_of(
     Ok(score_all(engine.model(), &members).into_iter().next())
 }
 
-/// The members of every account (of `only`) as their stored results give them.
+/// The members of every account (of `only`) as their stored results give them, read
+/// from the store's materialised membership ([`leadscore_store::Accounts`]): one
+/// index range for one account, pages of [`PAGE`] members for all of them.
 async fn stored_members(
     state: &AppState,
     only: Option<&str>,
 ) -> Result<HashMap<String, Vec<Kept>>> {
     let mut members: HashMap<String, Vec<Kept>> = HashMap::new();
-    let mut after = None;
+    if let Some(key) = only {
+        for member in state.store.account_members(key).await? {
+            keep(&mut members, member)?;
+        }
+        return Ok(members);
+    }
+    let mut after: Option<(String, String)> = None;
     loop {
         let page = state
             .store
-            .list_scores(&ScoreQuery {
-                limit: PAGE,
-                after: after.take(),
-                ..ScoreQuery::default()
-            })
+            .account_members_after(after.as_ref().map(|(k, c)| (k.as_str(), c.as_str())), PAGE)
             .await?;
-        for score in &page.items {
-            let stored: Stored = serde_json::from_str(&score.result)
-                .map_err(|e| Error::Internal(format!("stored result is not a result: {e}")))?;
-            let Some(account) = stored.account else {
-                continue;
-            };
-            if only.is_some_and(|key| key != account.key) {
-                continue;
-            }
-            members.entry(account.key).or_default().push((
-                stored.contact_id,
-                account.attributes,
-                stored.engagement.unwrap_or(0.0),
-                stored.disqualified,
-            ));
+        let full = page.len() == PAGE as usize;
+        if let Some(last) = page.last() {
+            after = Some((last.account_key.clone(), last.contact_id.clone()));
         }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+        for member in page {
+            keep(&mut members, member)?;
+        }
+        if !full {
+            return Ok(members);
         }
     }
-    Ok(members)
+}
+
+/// Adds a stored member to its account's members.
+fn keep(members: &mut HashMap<String, Vec<Kept>>, member: AccountMember) -> Result<()> {
+    let attributes: BTreeMap<String, Value> = serde_json::from_str(&member.attributes)
+        .map_err(|e| Error::Internal(format!("stored account attributes unreadable: {e}")))?;
+    members.entry(member.account_key).or_default().push((
+        member.contact_id,
+        attributes,
+        member.engagement,
+        member.disqualified,
+    ));
+    Ok(())
 }
 
 /// Each account of `members` scored, best first.

@@ -1,0 +1,181 @@
+//! The accounts part of the store suite (`leadscore_store::Accounts`): account
+//! membership written with the scores (single and batch saves), read by account key,
+//! paged over all accounts, and erased with the contact, on both backends.
+//! `accounts_suite_tests!` adds one test per function to a backend module of `tests.rs`
+//! (with its `fresh()` fixture).
+
+use leadscore_store::accounts::AccountMember;
+use leadscore_store::{Accounts, Store, StoredScore};
+
+/// A stored score whose result names account `key` (none: no `account` member).
+pub fn member_score(contact: &str, as_of: i64, key: Option<&str>, engagement: f64) -> StoredScore {
+    let account = key.map_or(String::new(), |key| {
+        format!(r#","account":{{"key":"{key}","attributes":{{"industry":"Software"}}}}"#)
+    });
+    StoredScore {
+        contact_id: contact.to_owned(),
+        as_of,
+        score: engagement,
+        label: None,
+        grade: None,
+        stage: None,
+        result: format!(
+            r#"{{"contact_id":"{contact}","engagement":{engagement},"disqualified":false{account}}}"#
+        ),
+    }
+}
+
+fn ids(members: &[AccountMember]) -> Vec<&str> {
+    members.iter().map(|m| m.contact_id.as_str()).collect()
+}
+
+pub async fn membership_follows_the_saved_scores(store: &(impl Store + Accounts)) {
+    store
+        .save_scores(&[
+            member_score("c2", 10, Some("acme.example"), 20.0),
+            member_score("c1", 10, Some("acme.example"), 5.0),
+            member_score("c3", 10, Some("other.example"), 7.0),
+            member_score("c4", 10, None, 9.0),
+            // Saved twice in one batch: the last save counts.
+            member_score("c5", 10, Some("acme.example"), 1.0),
+            member_score("c5", 11, Some("other.example"), 2.0),
+        ])
+        .await
+        .unwrap();
+    let acme = store.account_members("acme.example").await.unwrap();
+    assert_eq!(ids(&acme), ["c1", "c2"]);
+    assert_eq!(acme[1].engagement, 20.0);
+    assert_eq!(acme[1].attributes, r#"{"industry":"Software"}"#);
+    assert!(!acme[1].disqualified);
+    assert_eq!(
+        ids(&store.account_members("other.example").await.unwrap()),
+        ["c3", "c5"]
+    );
+    let wanted: Vec<String> = ["c1", "c3", "c4", "nobody"].map(String::from).to_vec();
+    assert_eq!(
+        store.account_keys(&wanted).await.unwrap(),
+        [
+            ("c1".to_owned(), "acme.example".to_owned()),
+            ("c3".to_owned(), "other.example".to_owned())
+        ]
+    );
+
+    // A single save moves a contact to another account; a batch save takes c3 out of
+    // every account and changes c2's engagement.
+    store
+        .save_score(&member_score("c1", 20, Some("other.example"), 6.0))
+        .await
+        .unwrap();
+    store
+        .save_scores(&[
+            member_score("c3", 20, None, 0.0),
+            member_score("c2", 20, Some("acme.example"), 30.0),
+        ])
+        .await
+        .unwrap();
+    let acme = store.account_members("acme.example").await.unwrap();
+    assert_eq!(ids(&acme), ["c2"]);
+    assert_eq!(acme[0].engagement, 30.0);
+    assert_eq!(
+        ids(&store.account_members("other.example").await.unwrap()),
+        ["c1", "c5"]
+    );
+
+    // All accounts, paged in (key, contact) order without gaps or repeats.
+    let mut seen = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = store
+            .account_members_after(after.as_ref().map(|(k, c)| (k.as_str(), c.as_str())), 2)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.account_key.clone(), last.contact_id.clone()));
+        seen.extend(
+            page.iter()
+                .map(|m| format!("{}/{}", m.account_key, m.contact_id)),
+        );
+    }
+    assert_eq!(
+        seen,
+        ["acme.example/c2", "other.example/c1", "other.example/c5"]
+    );
+}
+
+pub async fn erase_removes_account_membership(store: &(impl Store + Accounts)) {
+    store
+        .save_scores(&[
+            member_score("c1", 10, Some("acme.example"), 5.0),
+            member_score("c2", 10, Some("acme.example"), 5.0),
+        ])
+        .await
+        .unwrap();
+    assert!(store.erase_contact("c1").await.unwrap());
+    assert_eq!(
+        ids(&store.account_members("acme.example").await.unwrap()),
+        ["c2"]
+    );
+    assert!(
+        store
+            .account_keys(&["c1".to_owned()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// One `#[tokio::test]` per accounts suite function, for a backend module with
+/// `fresh()`.
+macro_rules! accounts_suite_tests {
+    () => {
+        suite_tests_in!(
+            accounts,
+            single: [
+                membership_follows_the_saved_scores,
+                erase_removes_account_membership,
+            ],
+            pair: []
+        );
+    };
+}
+
+/// Scores saved before migration 0007 (the test then rewinds it): two members of
+/// acme.example (one disqualified), one without an account, one that is not JSON.
+pub async fn seed_before_0007(store: &impl Store) {
+    let mut disqualified = member_score("c2", 10, Some("acme.example"), 4.5);
+    disqualified.result = disqualified
+        .result
+        .replace(r#""disqualified":false"#, r#""disqualified":true"#);
+    let mut broken = member_score("c4", 10, None, 1.0);
+    broken.result = "not a result".to_owned();
+    store
+        .save_scores(&[
+            member_score("c1", 10, Some("acme.example"), 12.0),
+            disqualified,
+            member_score("c3", 10, None, 3.0),
+            broken,
+        ])
+        .await
+        .unwrap();
+}
+
+/// What migration 0007 must have filled in from [`seed_before_0007`]'s scores.
+pub async fn assert_backfilled(store: &(impl Store + Accounts)) {
+    let acme = store.account_members("acme.example").await.unwrap();
+    assert_eq!(ids(&acme), ["c1", "c2"]);
+    assert_eq!((acme[0].engagement, acme[0].disqualified), (12.0, false));
+    assert_eq!((acme[1].engagement, acme[1].disqualified), (4.5, true));
+    let attributes: serde_json::Value = serde_json::from_str(&acme[0].attributes).unwrap();
+    assert_eq!(attributes, serde_json::json!({"industry": "Software"}));
+    assert_eq!(
+        store.account_members_after(None, 10).await.unwrap().len(),
+        2
+    );
+}
+
+/// The statements that take a database back to before migration 0007's table, so that
+/// migrating again runs it (with its backfill) over the scores stored meanwhile.
+pub const REWIND_0007: [&str; 2] = [
+    "DROP TABLE account_members",
+    "DELETE FROM _sqlx_migrations WHERE version = 7",
+];
