@@ -16,6 +16,9 @@
 //!   account score first (ties: key ascending), each item the account result with its
 //!   explanation and members.
 //! * `GET /api/v1/accounts/{key}`: one account, 404 when no contact belongs to it.
+//! * `GET /api/v1/accounts/{key}/automation`: `{"account","owner","team","assignments",
+//!   "triggers"}`: the account's owner audit trail and trigger states, also once its
+//!   last member is gone.
 //!
 //! Each account shows its `owner` (`null` until an `[[account.route]]` gave it one; see
 //! `docs/automation.md`, "Accounts: one owner"). Routing scores a contact's account
@@ -24,7 +27,7 @@
 //! Without an `[account]` table in the active model both answer 404 with code
 //! `not_found` and say so.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -32,8 +35,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use leadscore_engine::{AccountResult, Fields, Member, Value, rank_accounts, score_account};
-use leadscore_store::accounts::AccountMember;
+use leadscore_engine::{
+    AccountResult, Fields, Member, Millis, ScoreResult, Value, rank_accounts, score_account,
+};
+use leadscore_formats::format_timestamp;
+use leadscore_store::accounts::{AccountMember, AccountTriggerCheck};
 use leadscore_store::{Accounts as _, Automation as _};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +55,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/accounts", get(list))
         .route("/api/v1/accounts/{key}", get(one))
+        .route("/api/v1/accounts/{key}/automation", get(automation))
 }
 
 /// A member as read from its stored result: id, account attributes, engagement,
@@ -147,21 +154,168 @@ fn score_all(
 ) -> Vec<AccountResult> {
     let mut results: Vec<AccountResult> = members
         .iter()
-        .filter_map(|(key, kept)| {
-            let members: Vec<Member<'_>> = kept
-                .iter()
-                .map(|(id, attributes, engagement, disqualified)| Member {
-                    id,
-                    attributes: attributes as &dyn Fields,
-                    engagement: *engagement,
-                    disqualified: *disqualified,
-                })
-                .collect();
-            score_account(model, key, &members)
-        })
+        .filter_map(|(key, kept)| score_one(model, key, kept))
         .collect();
     rank_accounts(&mut results);
     results
+}
+
+/// Account `key` scored from its members `kept`.
+fn score_one(
+    model: &leadscore_model::CompiledModel,
+    key: &str,
+    kept: &[Kept],
+) -> Option<AccountResult> {
+    let members: Vec<Member<'_>> = kept
+        .iter()
+        .map(|(id, attributes, engagement, disqualified)| Member {
+            id,
+            attributes: attributes as &dyn Fields,
+            engagement: *engagement,
+            disqualified: *disqualified,
+        })
+        .collect();
+    score_account(model, key, &members)
+}
+
+/// The accounts a rescoring of `results` touches: those their fresh results name and
+/// those their stored scores named before (a contact that left its account changes it
+/// too). Empty under a model without `[account]`. Read before the scores are saved.
+pub(crate) async fn touched(
+    state: &AppState,
+    results: &[(String, ScoreResult)],
+) -> Result<BTreeSet<String>> {
+    if state.engine().model().account.is_none() {
+        return Ok(BTreeSet::new());
+    }
+    let ids: Vec<String> = results.iter().map(|(id, _)| id.clone()).collect();
+    let mut keys = keys_of(state, &ids).await?;
+    keys.extend(
+        results
+            .iter()
+            .filter_map(|(_, r)| r.account.as_ref().map(|a| a.key.clone())),
+    );
+    Ok(keys)
+}
+
+/// The accounts the stored scores of `ids` name.
+pub(crate) async fn keys_of(state: &AppState, ids: &[String]) -> Result<BTreeSet<String>> {
+    Ok(state
+        .store
+        .account_keys(ids)
+        .await?
+        .into_iter()
+        .map(|(_, key)| key)
+        .collect())
+}
+
+/// After a rescoring (or an erasure) changed the members of `keys`: score each of those
+/// accounts once, from its stored members, and record its trigger edges with their
+/// actions (see `docs/automation.md`, "Account triggers"). An account left without
+/// members re-arms its triggers and releases its owner (audited `last member gone`).
+/// Nothing is written for an account whose active triggers did not change.
+pub(crate) async fn settle(state: &AppState, keys: &BTreeSet<String>, now: Millis) -> Result<()> {
+    let engine = state.engine();
+    let model = engine.model();
+    let Some(account) = &model.account else {
+        return Ok(());
+    };
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = keys.iter().cloned().collect();
+    let mut members: HashMap<String, Vec<Kept>> = HashMap::new();
+    for member in state.store.members_of(&keys).await? {
+        keep(&mut members, member)?;
+    }
+    let mut stored: HashMap<String, HashSet<String>> = HashMap::new();
+    for (key, trigger) in state.store.account_trigger_states(&keys).await? {
+        if trigger.active {
+            stored.entry(key).or_default().insert(trigger.trigger_id);
+        }
+    }
+    let mut owners: HashMap<String, String> = state
+        .store
+        .account_owners(&keys)
+        .await?
+        .into_iter()
+        .map(|o| (o.account_key, o.owner))
+        .collect();
+    let mut enqueued = false;
+    for key in &keys {
+        let was_active = stored.remove(key).unwrap_or_default();
+        let Some(result) = members
+            .get(key)
+            .and_then(|kept| score_one(model, key, kept))
+        else {
+            // No member left: the account is gone until a contact names it again.
+            if let Some(owner) = owners.remove(key) {
+                state
+                    .store
+                    .release_account(key, "last member gone", now)
+                    .await?;
+                tracing::info!(account = %key, %owner, "account owner released: no member left");
+            }
+            if !was_active.is_empty() {
+                let check = AccountTriggerCheck {
+                    account_key: key.clone(),
+                    at: now,
+                    triggers: account
+                        .triggers
+                        .iter()
+                        .map(|t| crate::automation::trigger_status(&engine, t, false))
+                        .collect(),
+                    members: Vec::new(),
+                    snapshot: String::new(),
+                };
+                state.store.record_account_triggers(&check).await?;
+            }
+            continue;
+        };
+        let active: HashSet<&str> = result.triggers_active.iter().map(String::as_str).collect();
+        let changed = account
+            .triggers
+            .iter()
+            .any(|t| active.contains(t.id.as_str()) != was_active.contains(&t.id));
+        if !changed {
+            continue;
+        }
+        let triggers = account
+            .triggers
+            .iter()
+            .map(|t| crate::automation::trigger_status(&engine, t, active.contains(t.id.as_str())))
+            .collect();
+        let members = result.members.clone();
+        let owned = Owned {
+            owner: owners.get(key).cloned(),
+            result,
+        };
+        let snapshot = serde_json::to_string(&owned)
+            .map_err(|e| Error::Internal(format!("cannot serialize an account result: {e}")))?;
+        let fired = state
+            .store
+            .record_account_triggers(&AccountTriggerCheck {
+                account_key: key.clone(),
+                at: now,
+                triggers,
+                members,
+                snapshot,
+            })
+            .await?;
+        if fired.is_empty() {
+            continue;
+        }
+        state.automation.count_fired(fired.len());
+        for edge in &fired {
+            tracing::info!(account = %key, trigger = %edge.trigger_id, fires = edge.fires,
+                deliveries = edge.deliveries.len(), "account trigger fired");
+            enqueued |= !edge.deliveries.is_empty();
+        }
+    }
+    if enqueued {
+        state.automation.wake.notify_one();
+    }
+    Ok(())
 }
 
 /// An account result with the account's owner (`null` until an `[[account.route]]`
@@ -268,6 +422,78 @@ async fn one(
         Some(result) => Ok(axum::Json(result).into_response()),
         None => Err(Error::NotFound(format!("no account `{key}`"))),
     }
+}
+
+#[derive(Serialize)]
+struct AccountAssignmentJson {
+    owner: Option<String>,
+    team: String,
+    reason: String,
+    previous_owner: Option<String>,
+    at: String,
+}
+
+#[derive(Serialize)]
+struct AccountTriggerJson {
+    trigger: String,
+    active: bool,
+    fires: i64,
+    changed_at: String,
+}
+
+#[derive(Serialize)]
+struct AccountAutomationJson {
+    account: String,
+    owner: Option<String>,
+    team: Option<String>,
+    assignments: Vec<AccountAssignmentJson>,
+    triggers: Vec<AccountTriggerJson>,
+}
+
+/// `GET /api/v1/accounts/{key}/automation` (read): the account's owner, its owner
+/// audit trail (chosen, released) and its trigger states.
+async fn automation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Response> {
+    auth::api(&state, &headers, Access::Read).await?;
+    if state.engine().model().account.is_none() {
+        return Err(Error::NotFound(
+            "the active model has no `[account]` table".to_owned(),
+        ));
+    }
+    state.committer.settled().await;
+    let key = key.trim().to_lowercase();
+    let keys = [key.clone()];
+    let owner = state.store.account_owners(&keys).await?.pop();
+    let assignments = state.store.account_assignments(&key).await?;
+    let triggers = state.store.account_trigger_states(&keys).await?;
+    Ok(axum::Json(AccountAutomationJson {
+        account: key,
+        owner: owner.as_ref().map(|o| o.owner.clone()),
+        team: owner.map(|o| o.team),
+        assignments: assignments
+            .into_iter()
+            .map(|a| AccountAssignmentJson {
+                owner: a.owner,
+                team: a.team,
+                reason: a.reason,
+                previous_owner: a.previous_owner,
+                at: format_timestamp(a.at),
+            })
+            .collect(),
+        triggers: triggers
+            .into_iter()
+            .map(|(_, t)| AccountTriggerJson {
+                trigger: t.trigger_id,
+                active: t.active,
+                fires: t.fires,
+                changed_at: format_timestamp(t.changed_at),
+            })
+            .collect(),
+    })
+    .into_response())
 }
 
 #[cfg(test)]

@@ -247,7 +247,11 @@ pub async fn route_and_trigger(
 }
 
 /// What to record for trigger `t` (active or not) and what its edge enqueues.
-fn trigger_status(engine: &Engine, t: &leadscore_model::Trigger, active: bool) -> TriggerStatus {
+pub(crate) fn trigger_status(
+    engine: &Engine,
+    t: &leadscore_model::Trigger,
+    active: bool,
+) -> TriggerStatus {
     let mut status = TriggerStatus {
         trigger_id: t.id.clone(),
         active,

@@ -50,7 +50,11 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize)]
 struct DeliveryJson {
     id: String,
-    contact_id: String,
+    /// `null` for an account trigger's delivery.
+    contact_id: Option<String>,
+    /// The account of an account trigger's delivery (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     trigger: String,
     fires: i64,
     kind: String,
@@ -62,19 +66,30 @@ struct DeliveryJson {
     next_attempt_at: Option<String>,
     delivered_at: Option<String>,
     last_error: Option<String>,
+    /// The contact result sent (one delivery, contact triggers).
     #[serde(skip_serializing_if = "Option::is_none")]
     contact: Option<Box<RawValue>>,
+    /// The account result sent (one delivery, account triggers).
+    #[serde(skip_serializing_if = "Option::is_none", rename = "account_result")]
+    account_result: Option<Box<RawValue>>,
 }
 
 impl DeliveryJson {
     fn new(d: Delivery, with_body: bool) -> Self {
         let pending = d.status == status::PENDING;
+        let body = with_body
+            .then(|| RawValue::from_string(d.body).ok())
+            .flatten();
+        let (contact, account_result) = match d.account_key {
+            Some(_) => (None, body),
+            None => (body, None),
+        };
         Self {
-            contact: with_body
-                .then(|| RawValue::from_string(d.body).ok())
-                .flatten(),
+            contact,
+            account_result,
             id: d.id,
-            contact_id: d.contact_id,
+            contact_id: d.account_key.is_none().then_some(d.contact_id),
+            account: d.account_key,
             trigger: d.trigger_id,
             fires: d.fires,
             kind: d.kind,

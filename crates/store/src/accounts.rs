@@ -14,10 +14,18 @@
 //! migration itself, so nothing waits for a rescoring. One account's members are
 //! therefore one index range ([`Accounts::account_members`]), not a pass over every
 //! stored result.
+//!
+//! **Account automation** (migration 0009): account trigger edges
+//! (`account_trigger_state`, one row per account and trigger) are recorded like a
+//! contact's, by one conditional upsert per trigger, and in the same transaction the
+//! edge's outbox rows (`deliveries` with `account_key` set, ids from
+//! [`crate::automation::account_delivery_id`]) and the tags of every member. Account
+//! owners chosen and released are audited in `account_assignments`.
 
 use std::future::Future;
 
-use crate::Result;
+use crate::automation::{AccountOwner, FiredEdge, TriggerState, TriggerStatus};
+use crate::{Millis, Result};
 
 /// One member of an account, as its current score has it.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +41,41 @@ pub struct AccountMember {
     pub engagement: f64,
     /// Whether the contact is disqualified (`disqualified` of its result).
     pub disqualified: bool,
+}
+
+/// What [`Accounts::record_account_triggers`] compares and records for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountTriggerCheck {
+    /// The account key.
+    pub account_key: String,
+    /// The checkpoint's instant: edges are stamped with it.
+    pub at: Millis,
+    /// Every account trigger of the model (those not listed keep their stored state);
+    /// `set_stage` is never set (an account trigger cannot take it).
+    pub triggers: Vec<TriggerStatus>,
+    /// The account's members at the checkpoint: a `tag` action tags each of them.
+    pub members: Vec<String>,
+    /// The account's result JSON at the checkpoint, stored with each delivery.
+    pub snapshot: String,
+}
+
+/// One line of an account's owner audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountAssignment {
+    /// Its id (increasing).
+    pub id: i64,
+    /// The account key.
+    pub account_key: String,
+    /// The new owner; `None` when the account was released.
+    pub owner: Option<String>,
+    /// The team.
+    pub team: String,
+    /// Why (`route <id>`, `member removed`, `last member gone`, ...).
+    pub reason: String,
+    /// The owner before, if any.
+    pub previous_owner: Option<String>,
+    /// When.
+    pub at: Millis,
 }
 
 /// The membership a stored result names: `None` when it names no account (or is not
@@ -70,6 +113,23 @@ pub(crate) fn membership(contact_id: &str, result: &str) -> Option<AccountMember
     })
 }
 
+/// The `LIKE` pattern (with `ESCAPE '\\'`) of a JSON text naming `contact_id` as a
+/// string anywhere: what erasure looks for in account deliveries' bodies (an account
+/// result lists its members and the contacts of its explanation lines).
+pub(crate) fn naming(contact_id: &str) -> String {
+    let quoted = serde_json::to_string(contact_id).unwrap_or_default();
+    let mut pattern = String::with_capacity(quoted.len() + 2);
+    pattern.push('%');
+    for c in quoted.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Account membership: see the module documentation.
 pub trait Accounts: Send + Sync + 'static {
     /// The members of account `key`, by contact id.
@@ -91,6 +151,52 @@ pub trait Accounts: Send + Sync + 'static {
         &self,
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+
+    /// The members of each of `keys`, by account key then contact id (a rescoring
+    /// batch's accounts, read with one statement per few hundred keys).
+    fn members_of(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<AccountMember>>> + Send;
+
+    /// The stored account trigger states of each of `keys`, as `(key, state)`, by key
+    /// then trigger.
+    fn account_trigger_states(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, TriggerState)>>> + Send;
+
+    /// The owners of those of `keys` that have one, by key.
+    fn account_owners(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<Vec<AccountOwner>>> + Send;
+
+    /// Record an account checkpoint's trigger states in one transaction, as
+    /// [`crate::Automation::record_triggers`] does for a contact: a trigger active now
+    /// and not before fires (`fires + 1`) and its outbox rows (contact id empty,
+    /// `account_key` set, ids from [`crate::automation::account_delivery_id`]) and the
+    /// tags of every member are written in the same transaction; one inactive re-arms;
+    /// a transition older than the stored one is ignored. Returns the edges that fired.
+    fn record_account_triggers(
+        &self,
+        check: &AccountTriggerCheck,
+    ) -> impl Future<Output = Result<Vec<FiredEdge>>> + Send;
+
+    /// Release the owner of account `key` (if it has one), with an audit line of the
+    /// account (`reason`); its contacts keep their owners. Returns the owner released.
+    fn release_account(
+        &self,
+        key: &str,
+        reason: &str,
+        at: Millis,
+    ) -> impl Future<Output = Result<Option<AccountOwner>>> + Send;
+
+    /// An account's owner audit trail (chosen, released), oldest first.
+    fn account_assignments(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<AccountAssignment>>> + Send;
 }
 
 /// Columns of `account_members`, in decoding order.
@@ -108,9 +214,17 @@ macro_rules! impl_accounts {
             use sqlx::Row as _;
 
             use super::*;
-            use crate::accounts::{membership, AccountMember, Accounts, MEMBER_COLUMNS};
+            use crate::accounts::{
+                membership, AccountAssignment, AccountMember, AccountTriggerCheck, Accounts,
+                MEMBER_COLUMNS,
+            };
+            use crate::automation::{
+                account_delivery_id, status, AccountOwner, FiredEdge, TriggerState,
+                ACCOUNT_OWNER_COLUMNS,
+            };
             use crate::backend::{row_params, IN_CHUNK};
-            use crate::{Result, StoredScore};
+            use crate::{Millis, Result, StoredScore};
+            use super::automation_impl::{insert_account_assignment, insert_tag, retry};
 
             type DbRow = <$db as sqlx::Database>::Row;
 
@@ -124,7 +238,136 @@ macro_rules! impl_accounts {
                 })
             }
 
+            /// Runs `sql` (one `IN` list of `n` parameters, `{}` in the text) for each
+            /// chunk of `keys`, returning every row.
+            async fn rows_in(
+                pool: &sqlx::Pool<$db>,
+                sql: &str,
+                keys: &[String],
+            ) -> Result<Vec<DbRow>, sqlx::Error> {
+                let mut rows = Vec::new();
+                for chunk in keys.chunks(IN_CHUNK) {
+                    let sql = sql.replace("{}", &row_params(<$ty>::ANONYMOUS_PARAMS, 0, chunk.len()));
+                    let mut query = sqlx::query(&sql);
+                    for key in chunk {
+                        query = query.bind(key);
+                    }
+                    rows.extend(query.fetch_all(pool).await?);
+                }
+                Ok(rows)
+            }
+
             impl $ty {
+                async fn record_account_triggers_once(
+                    &self,
+                    check: &AccountTriggerCheck,
+                ) -> Result<Vec<FiredEdge>, sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    let mut fired = Vec::new();
+                    for trigger in &check.triggers {
+                        if !trigger.active {
+                            sqlx::query(
+                                "UPDATE account_trigger_state SET active = FALSE, changed_at = $3 \
+                                 WHERE account_key = $1 AND trigger_id = $2 AND active = TRUE \
+                                 AND changed_at <= $3",
+                            )
+                            .bind(&check.account_key)
+                            .bind(&trigger.trigger_id)
+                            .bind(check.at)
+                            .execute(&mut *tx)
+                            .await?;
+                            continue;
+                        }
+                        let fires: Option<i64> = sqlx::query_scalar(
+                            "INSERT INTO account_trigger_state \
+                             (account_key, trigger_id, active, fires, changed_at) \
+                             VALUES ($1, $2, TRUE, 1, $3) \
+                             ON CONFLICT (account_key, trigger_id) DO UPDATE \
+                             SET active = TRUE, fires = account_trigger_state.fires + 1, \
+                             changed_at = excluded.changed_at \
+                             WHERE account_trigger_state.active = FALSE \
+                             AND account_trigger_state.changed_at <= excluded.changed_at \
+                             RETURNING fires",
+                        )
+                        .bind(&check.account_key)
+                        .bind(&trigger.trigger_id)
+                        .bind(check.at)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let Some(fires) = fires else { continue };
+                        let mut ids = Vec::with_capacity(trigger.outbox.len());
+                        for action in &trigger.outbox {
+                            let id = account_delivery_id(
+                                &check.account_key,
+                                &trigger.trigger_id,
+                                fires,
+                                action.index,
+                            );
+                            sqlx::query(
+                                "INSERT INTO deliveries (id, contact_id, account_key, trigger_id, \
+                                 fires, kind, target, body, fired_at, status, attempts, \
+                                 next_attempt_at, created_at) \
+                                 VALUES ($1, '', $2, $3, $4, $5, $6, $7, $8, $9, 0, $8, $8) \
+                                 ON CONFLICT (id) DO NOTHING",
+                            )
+                            .bind(&id)
+                            .bind(&check.account_key)
+                            .bind(&trigger.trigger_id)
+                            .bind(fires)
+                            .bind(&action.kind)
+                            .bind(&action.target)
+                            .bind(&check.snapshot)
+                            .bind(check.at)
+                            .bind(status::PENDING)
+                            .execute(&mut *tx)
+                            .await?;
+                            ids.push(id);
+                        }
+                        for tag in &trigger.tags {
+                            for member in &check.members {
+                                insert_tag(&mut tx, member, tag, &trigger.trigger_id, check.at)
+                                    .await?;
+                            }
+                        }
+                        fired.push(FiredEdge {
+                            trigger_id: trigger.trigger_id.clone(),
+                            fires,
+                            deliveries: ids,
+                        });
+                    }
+                    tx.commit().await?;
+                    Ok(fired)
+                }
+
+                async fn release_account_once(
+                    &self,
+                    key: &str,
+                    reason: &str,
+                    at: Millis,
+                ) -> Result<Option<AccountOwner>, sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    let sql = format!(
+                        "DELETE FROM account_owners WHERE account_key = $1 \
+                         RETURNING {ACCOUNT_OWNER_COLUMNS}"
+                    );
+                    let Some(row) = sqlx::query(&sql).bind(key).fetch_optional(&mut *tx).await?
+                    else {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    };
+                    let owner = AccountOwner {
+                        account_key: row.try_get(0)?,
+                        owner: row.try_get(1)?,
+                        team: row.try_get(2)?,
+                        route: row.try_get(3)?,
+                        assigned_at: row.try_get(4)?,
+                    };
+                    insert_account_assignment(&mut tx, key, None, &owner.team, reason, Some(&owner.owner), at)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(Some(owner))
+                }
+
                 /// Replaces the `account_members` rows of `scores`' contacts with the
                 /// membership their results name (none: the row goes), inside the
                 /// score save's transaction `tx`. A contact saved twice in `scores`
@@ -243,6 +486,97 @@ macro_rules! impl_accounts {
                     keys.sort();
                     Ok(keys)
                 }
+
+                async fn members_of(&self, keys: &[String]) -> Result<Vec<AccountMember>> {
+                    let sql = format!(
+                        "SELECT {MEMBER_COLUMNS} FROM account_members WHERE account_key IN {{}}"
+                    );
+                    let rows = rows_in(self.reader(), &sql, keys).await?;
+                    let mut members = rows.iter().map(member_from_row).collect::<Result<Vec<_>, _>>()?;
+                    members.sort_by(|a, b| {
+                        (&a.account_key, &a.contact_id).cmp(&(&b.account_key, &b.contact_id))
+                    });
+                    Ok(members)
+                }
+
+                async fn account_trigger_states(
+                    &self,
+                    keys: &[String],
+                ) -> Result<Vec<(String, TriggerState)>> {
+                    let sql = "SELECT account_key, trigger_id, active, fires, changed_at \
+                               FROM account_trigger_state WHERE account_key IN {}";
+                    let mut states = Vec::new();
+                    for row in rows_in(self.reader(), sql, keys).await? {
+                        states.push((
+                            row.try_get(0)?,
+                            TriggerState {
+                                trigger_id: row.try_get(1)?,
+                                active: row.try_get(2)?,
+                                fires: row.try_get(3)?,
+                                changed_at: row.try_get(4)?,
+                            },
+                        ));
+                    }
+                    states.sort_by(|a, b| (&a.0, &a.1.trigger_id).cmp(&(&b.0, &b.1.trigger_id)));
+                    Ok(states)
+                }
+
+                async fn account_owners(&self, keys: &[String]) -> Result<Vec<AccountOwner>> {
+                    let sql = format!(
+                        "SELECT {ACCOUNT_OWNER_COLUMNS} FROM account_owners WHERE account_key IN {{}}"
+                    );
+                    let mut owners = Vec::new();
+                    for row in rows_in(self.reader(), &sql, keys).await? {
+                        owners.push(AccountOwner {
+                            account_key: row.try_get(0)?,
+                            owner: row.try_get(1)?,
+                            team: row.try_get(2)?,
+                            route: row.try_get(3)?,
+                            assigned_at: row.try_get(4)?,
+                        });
+                    }
+                    owners.sort_by(|a, b| a.account_key.cmp(&b.account_key));
+                    Ok(owners)
+                }
+
+                async fn record_account_triggers(
+                    &self,
+                    check: &AccountTriggerCheck,
+                ) -> Result<Vec<FiredEdge>> {
+                    retry(|| self.record_account_triggers_once(check)).await
+                }
+
+                async fn release_account(
+                    &self,
+                    key: &str,
+                    reason: &str,
+                    at: Millis,
+                ) -> Result<Option<AccountOwner>> {
+                    retry(|| self.release_account_once(key, reason, at)).await
+                }
+
+                async fn account_assignments(&self, key: &str) -> Result<Vec<AccountAssignment>> {
+                    let rows = sqlx::query(
+                        "SELECT id, account_key, owner, team, reason, previous_owner, at \
+                         FROM account_assignments WHERE account_key = $1 ORDER BY id",
+                    )
+                    .bind(key)
+                    .fetch_all(self.reader())
+                    .await?;
+                    let mut records = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        records.push(AccountAssignment {
+                            id: row.try_get(0)?,
+                            account_key: row.try_get(1)?,
+                            owner: row.try_get(2)?,
+                            team: row.try_get(3)?,
+                            reason: row.try_get(4)?,
+                            previous_owner: row.try_get(5)?,
+                            at: row.try_get(6)?,
+                        });
+                    }
+                    Ok(records)
+                }
             }
         }
     };
@@ -270,11 +604,24 @@ delegate_accounts! {
     account_members(key: &str) -> Vec<AccountMember>;
     account_members_after(after: Option<(&str, &str)>, limit: u32) -> Vec<AccountMember>;
     account_keys(ids: &[String]) -> Vec<(String, String)>;
+    members_of(keys: &[String]) -> Vec<AccountMember>;
+    account_trigger_states(keys: &[String]) -> Vec<(String, TriggerState)>;
+    account_owners(keys: &[String]) -> Vec<AccountOwner>;
+    record_account_triggers(check: &AccountTriggerCheck) -> Vec<FiredEdge>;
+    release_account(key: &str, reason: &str, at: Millis) -> Option<AccountOwner>;
+    account_assignments(key: &str) -> Vec<AccountAssignment>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn naming_matches_the_quoted_id_only() {
+        assert_eq!(naming("a_1"), r#"%"a\_1"%"#);
+        assert_eq!(naming("50%"), r#"%"50\%"%"#);
+        assert_eq!(naming(r#"q"x"#), r#"%"q\\"x"%"#);
+    }
 
     #[test]
     fn membership_reads_the_account_of_a_result() {

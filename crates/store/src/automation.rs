@@ -78,6 +78,31 @@ pub fn delivery_id(contact: &str, trigger: &str, fires: i64, index: u32) -> Stri
     id
 }
 
+/// The deterministic id of the delivery of action `index` of fire number `fires` of
+/// account trigger `trigger` for the account `key`: as [`delivery_id`], over five parts
+/// that start with `account`, so it never equals a contact delivery's id (those hash
+/// four parts) whatever the account key and the contact ids.
+pub fn account_delivery_id(key: &str, trigger: &str, fires: i64, index: u32) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        "account",
+        key,
+        trigger,
+        &fires.to_string(),
+        &index.to_string(),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let mut id = String::with_capacity(36);
+    id.push_str("dlv_");
+    for byte in &digest[..16] {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
 /// One action of a trigger that leaves the building (an outbox row when it fires).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxAction {
@@ -262,8 +287,10 @@ pub struct ContactAutomation {
 pub struct Delivery {
     /// The idempotency key ([`delivery_id`]).
     pub id: String,
-    /// The contact.
+    /// The contact; empty for an account trigger's delivery.
     pub contact_id: String,
+    /// The account, for an account trigger's delivery (`[[account.trigger]]`).
+    pub account_key: Option<String>,
     /// The trigger that fired.
     pub trigger_id: String,
     /// Its fire number.
@@ -272,7 +299,7 @@ pub struct Delivery {
     pub kind: String,
     /// URL or e-mail address.
     pub target: String,
-    /// The contact's result JSON when it fired.
+    /// The contact's (account's) result JSON when it fired.
     pub body: String,
     /// When the edge was seen.
     pub fired_at: Millis,
@@ -467,7 +494,8 @@ pub trait Automation: Send + Sync + 'static {
 
 /// Columns of `deliveries`, in the order [`impl_automation!`] decodes them.
 pub(crate) const DELIVERY_COLUMNS: &str = "id, contact_id, trigger_id, fires, kind, target, body, \
-     fired_at, status, attempts, next_attempt_at, last_error, created_at, delivered_at, claim";
+     fired_at, status, attempts, next_attempt_at, last_error, created_at, delivered_at, claim, \
+     account_key";
 
 /// Columns of `stage_history`, in decoding order.
 pub(crate) const STAGE_COLUMNS: &str = "contact_id, stage, reason, actor, at";
@@ -533,6 +561,7 @@ macro_rules! impl_automation {
                     created_at: row.try_get(12)?,
                     delivered_at: row.try_get(13)?,
                     claim: row.try_get(14)?,
+                    account_key: row.try_get(15)?,
                 })
             }
 
@@ -656,8 +685,8 @@ macro_rules! impl_automation {
             }
 
             /// Runs a transaction again while it fails with a retryable error (as the
-            /// store's own methods do).
-            async fn retry<T, F, Fut>(mut transaction: F) -> Result<T>
+            /// store's own methods do); the accounts half uses it too.
+            pub(super) async fn retry<T, F, Fut>(mut transaction: F) -> Result<T>
             where
                 F: FnMut() -> Fut,
                 Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
@@ -673,6 +702,52 @@ macro_rules! impl_automation {
                         Err(e) => return Err(e.into()),
                     }
                 }
+            }
+
+            /// Appends a line to an account's owner audit trail (`account_assignments`).
+            pub(super) async fn insert_account_assignment(
+                tx: &mut Tx,
+                key: &str,
+                owner: Option<&str>,
+                team: &str,
+                reason: &str,
+                previous_owner: Option<&str>,
+                at: Millis,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO account_assignments \
+                     (account_key, owner, team, reason, previous_owner, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(key)
+                .bind(owner)
+                .bind(team)
+                .bind(reason)
+                .bind(previous_owner)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            pub(super) async fn insert_tag(
+                tx: &mut Tx,
+                contact_id: &str,
+                tag: &str,
+                trigger_id: &str,
+                at: Millis,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO tags (contact_id, tag, trigger_id, at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (contact_id, tag) DO NOTHING",
+                )
+                .bind(contact_id)
+                .bind(tag)
+                .bind(trigger_id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
             }
 
             async fn insert_stage(tx: &mut Tx, change: &StageChange) -> Result<bool, sqlx::Error> {
@@ -760,16 +835,8 @@ macro_rules! impl_automation {
                             ids.push(id);
                         }
                         for tag in &trigger.tags {
-                            sqlx::query(
-                                "INSERT INTO tags (contact_id, tag, trigger_id, at) \
-                                 VALUES ($1, $2, $3, $4) ON CONFLICT (contact_id, tag) DO NOTHING",
-                            )
-                            .bind(&check.contact_id)
-                            .bind(tag)
-                            .bind(&trigger.trigger_id)
-                            .bind(check.at)
-                            .execute(&mut *tx)
-                            .await?;
+                            insert_tag(&mut tx, &check.contact_id, tag, &trigger.trigger_id, check.at)
+                                .await?;
                         }
                         if let Some(stage) = &trigger.set_stage {
                             insert_stage(
@@ -918,6 +985,16 @@ macro_rules! impl_automation {
                                 .bind(member)
                                 .execute(&mut *tx)
                                 .await?;
+                                insert_account_assignment(
+                                    &mut tx,
+                                    &request.account_key,
+                                    Some(member),
+                                    &contact.team,
+                                    &contact.reason,
+                                    None,
+                                    contact.at,
+                                )
+                                .await?;
                                 AccountOwner {
                                     account_key: request.account_key.clone(),
                                     owner: member.clone(),
@@ -1000,13 +1077,20 @@ macro_rules! impl_automation {
                             .iter()
                             .any(|(t, members)| *t == team && members.contains(&owner))
                         {
-                            sqlx::query(
+                            let deleted = sqlx::query(
                                 "DELETE FROM account_owners WHERE account_key = $1 AND owner = $2",
                             )
                             .bind(&key)
                             .bind(&owner)
                             .execute(&mut *tx)
-                            .await?;
+                            .await?
+                            .rows_affected();
+                            if deleted > 0 {
+                                insert_account_assignment(
+                                    &mut tx, &key, None, &team, reason, Some(&owner), at,
+                                )
+                                .await?;
+                            }
                         }
                     }
                     tx.commit().await?;

@@ -4,8 +4,32 @@
 //! `accounts_suite_tests!` adds one test per function to a backend module of `tests.rs`
 //! (with its `fresh()` fixture).
 
-use leadscore_store::accounts::AccountMember;
-use leadscore_store::{Accounts, Store, StoredScore};
+use leadscore_store::accounts::{AccountMember, AccountTriggerCheck};
+use leadscore_store::automation::{
+    DeliveryQuery, OutboxAction, TriggerStatus, account_delivery_id, kind,
+};
+use leadscore_store::{Accounts, Automation, Store, StoredScore};
+
+/// A checkpoint of account `key`'s trigger `hot` (a webhook and a tag) with `members`.
+fn account_check(key: &str, at: i64, active: bool, members: &[&str]) -> AccountTriggerCheck {
+    AccountTriggerCheck {
+        account_key: key.to_owned(),
+        at,
+        triggers: vec![TriggerStatus {
+            trigger_id: "hot".into(),
+            active,
+            outbox: vec![OutboxAction {
+                index: 0,
+                kind: kind::WEBHOOK.into(),
+                target: "https://crm.example.com/hook".into(),
+            }],
+            tags: vec!["hot-account".into()],
+            set_stage: None,
+        }],
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        snapshot: format!(r#"{{"account":"{key}","members":{members:?}}}"#),
+    }
+}
 
 /// A stored score whose result names account `key` (none: no `account` member).
 pub fn member_score(contact: &str, as_of: i64, key: Option<&str>, engagement: f64) -> StoredScore {
@@ -124,6 +148,165 @@ pub async fn erase_removes_account_membership(store: &(impl Store + Accounts)) {
     );
 }
 
+pub async fn account_trigger_edges_fire_once_tag_members_and_rearm(
+    store: &(impl Store + Accounts + Automation),
+) {
+    let fired = store
+        .record_account_triggers(&account_check("acme", 10, true, &["c1", "c2"]))
+        .await
+        .unwrap();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].fires, 1);
+    let id = account_delivery_id("acme", "hot", 1, 0);
+    assert_eq!(fired[0].deliveries, [id.clone()]);
+    // Still active: no edge.
+    let again = store
+        .record_account_triggers(&account_check("acme", 11, true, &["c1", "c2"]))
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    let delivery = store.delivery(&id).await.unwrap().expect("the outbox row");
+    assert_eq!(delivery.account_key.as_deref(), Some("acme"));
+    assert_eq!(delivery.contact_id, "");
+    assert_eq!(delivery.fires, 1);
+    assert!(delivery.body.contains(r#""account":"acme""#));
+    for member in ["c1", "c2"] {
+        assert_eq!(store.tags(member).await.unwrap(), ["hot-account"]);
+    }
+    // Re-armed, then the second edge with its own id; a stale checkpoint changes nothing.
+    store
+        .record_account_triggers(&account_check("acme", 12, false, &[]))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .record_account_triggers(&account_check("acme", 5, true, &["c1"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let second = store
+        .record_account_triggers(&account_check("acme", 13, true, &["c1"]))
+        .await
+        .unwrap();
+    assert_eq!(second[0].fires, 2);
+    assert_eq!(
+        second[0].deliveries,
+        [account_delivery_id("acme", "hot", 2, 0)]
+    );
+    let states = store
+        .account_trigger_states(&["acme".to_owned(), "other".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!((states[0].1.active, states[0].1.fires), (true, 2));
+    // Erasing a member removes the account deliveries that name it.
+    assert!(store.erase_contact("c2").await.unwrap());
+    let page = store.deliveries(&DeliveryQuery::default()).await.unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, [account_delivery_id("acme", "hot", 2, 0)]);
+}
+
+pub async fn concurrent_account_edges_fire_once(
+    a: &(impl Store + Accounts + Automation),
+    b: &(impl Store + Accounts + Automation),
+) {
+    let check = account_check("acme", 10, true, &["c1"]);
+    let (x, y) = tokio::join!(
+        a.record_account_triggers(&check),
+        b.record_account_triggers(&check)
+    );
+    let fired = x.unwrap().len() + y.unwrap().len();
+    assert_eq!(fired, 1);
+    let page = a.deliveries(&DeliveryQuery::default()).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+}
+
+pub async fn account_owners_are_released_with_an_audit_line(
+    store: &(impl Store + Accounts + Automation),
+) {
+    use leadscore_store::automation::{AccountAssignRequest, AssignRequest};
+    let request = AccountAssignRequest {
+        account_key: "acme".into(),
+        contact: AssignRequest {
+            contact_id: "c1".into(),
+            team: "sales".into(),
+            members: vec!["anna@example.com".into(), "ben@example.com".into()],
+            capacity: None,
+            route: Some("key-account".into()),
+            reason: "account acme (route key-account)".into(),
+            at: 10,
+        },
+    };
+    store.assign_account(&request).await.unwrap();
+    let owners = store.account_owners(&["acme".to_owned()]).await.unwrap();
+    assert_eq!(owners[0].owner, "anna@example.com");
+    let released = store
+        .release_account("acme", "last member gone", 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        released.map(|o| o.owner).as_deref(),
+        Some("anna@example.com")
+    );
+    assert!(store.account_owner("acme").await.unwrap().is_none());
+    assert!(
+        store
+            .release_account("acme", "last member gone", 21)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let trail = store.account_assignments("acme").await.unwrap();
+    let lines: Vec<(Option<&str>, &str, Option<&str>)> = trail
+        .iter()
+        .map(|a| {
+            (
+                a.owner.as_deref(),
+                a.reason.as_str(),
+                a.previous_owner.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Some("anna@example.com"),
+                "account acme (route key-account)",
+                None
+            ),
+            (None, "last member gone", Some("anna@example.com")),
+        ]
+    );
+    // A member removed from the team releases the account owner too, audited.
+    let mut again = request.clone();
+    again.contact.contact_id = "c2".into();
+    store.assign_account(&again).await.unwrap();
+    let owner = store.account_owner("acme").await.unwrap().unwrap().owner;
+    let teams = [(
+        "sales".to_owned(),
+        vec!["anna@example.com".to_owned(), "ben@example.com".to_owned()]
+            .into_iter()
+            .filter(|m| *m != owner)
+            .collect(),
+    )];
+    store
+        .release_owners(&teams, "member removed", 30)
+        .await
+        .unwrap();
+    let trail = store.account_assignments("acme").await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(
+        (
+            last.owner.as_deref(),
+            last.reason.as_str(),
+            last.previous_owner.as_deref()
+        ),
+        (None, "member removed", Some(owner.as_str()))
+    );
+}
+
 /// One `#[tokio::test]` per accounts suite function, for a backend module with
 /// `fresh()`.
 macro_rules! accounts_suite_tests {
@@ -133,8 +316,10 @@ macro_rules! accounts_suite_tests {
             single: [
                 membership_follows_the_saved_scores,
                 erase_removes_account_membership,
+                account_trigger_edges_fire_once_tag_members_and_rearm,
+                account_owners_are_released_with_an_audit_line,
             ],
-            pair: []
+            pair: [concurrent_account_edges_fire_once]
         );
     };
 }
