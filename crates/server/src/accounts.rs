@@ -40,6 +40,7 @@ use leadscore_engine::{
 };
 use leadscore_formats::format_timestamp;
 use leadscore_store::accounts::{AccountMember, AccountTriggerCheck};
+use leadscore_store::automation::AssignRequest;
 use leadscore_store::{Accounts as _, Automation as _};
 use serde::{Deserialize, Serialize};
 
@@ -272,6 +273,11 @@ pub(crate) async fn settle(state: &AppState, keys: &BTreeSet<String>, now: Milli
             }
             continue;
         };
+        if !owners.contains_key(key)
+            && let Some(owner) = route(state, &engine, key, &result, now).await?
+        {
+            owners.insert(key.clone(), owner);
+        }
         let active: HashSet<&str> = result.triggers_active.iter().map(String::as_str).collect();
         let changed = account
             .triggers
@@ -316,6 +322,41 @@ pub(crate) async fn settle(state: &AppState, keys: &BTreeSet<String>, now: Milli
         state.automation.wake.notify_one();
     }
     Ok(())
+}
+
+/// Give account `key` (scored `result`, without an owner) its owner when one of its
+/// `[[account.route]]`s matches, gathering its members owned within that team (see
+/// [`leadscore_store::Automation::route_account`]); returns the owner. So an account
+/// whose members were all routed one by one before it matched a route is not left
+/// split until a new member arrives.
+async fn route(
+    state: &AppState,
+    engine: &leadscore_engine::Engine,
+    key: &str,
+    result: &AccountResult,
+    now: Millis,
+) -> Result<Option<String>> {
+    let Some(route) = &result.route else {
+        return Ok(None);
+    };
+    let Some(team) = engine.model().teams.iter().find(|t| t.name == route.team) else {
+        return Ok(None);
+    };
+    let request = AssignRequest {
+        contact_id: String::new(),
+        team: team.name.clone(),
+        members: team.members.clone(),
+        capacity: team.capacity,
+        route: Some(route.route.clone()),
+        reason: format!("account {key} (route {})", route.route),
+        at: now,
+    };
+    let Some((owner, moved)) = state.store.route_account(key, &request).await? else {
+        return Ok(state.store.account_owner(key).await?.map(|o| o.owner));
+    };
+    tracing::info!(account = key, owner = %owner.owner, team = %owner.team, "account owner chosen");
+    crate::automation::gathered(state, key, moved);
+    Ok(Some(owner.owner))
 }
 
 /// An account result with the account's owner (`null` until an `[[account.route]]`

@@ -360,7 +360,7 @@ async fn assign_to_account(
         Some(route) => format!("account {} (route {route})", account.key),
         None => format!("account {}", account.key),
     };
-    let assigned = state
+    let (assigned, moved) = state
         .store
         .assign_account(&AccountAssignRequest {
             account_key: account.key.clone(),
@@ -375,6 +375,7 @@ async fn assign_to_account(
             },
         })
         .await?;
+    gathered(state, &account.key, moved);
     Ok(Some(match assigned {
         Assigned::New(owner) => {
             tracing::info!(contact = id, account = %account.key, owner = %owner.owner,
@@ -389,6 +390,21 @@ async fn assign_to_account(
             None
         }
     }))
+}
+
+/// After account `key` got its owner: the contacts `moved` to that owner from other
+/// reps of its team are rescored in the background, so that their stored results
+/// name their new owner.
+pub(crate) fn gathered(state: &AppState, key: &str, moved: Vec<String>) {
+    if moved.is_empty() {
+        return;
+    }
+    tracing::info!(
+        account = key,
+        contacts = moved.len(),
+        "buying group gathered: contacts moved to the account owner"
+    );
+    state.committer.rescore_later(state, moved);
 }
 
 /// The documented result JSON (with `explain`) and its owner.

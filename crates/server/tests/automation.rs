@@ -1234,4 +1234,112 @@ actions = [ {{ webhook = "{webhook}" }}, {{ tag = "hot-account" }} ]
         );
         server.stop().await;
     }
+
+    /// Single leads route round-robin within `sales` above 50; an account goes to one
+    /// owner of `sales` from 250 on.
+    fn routed_model() -> String {
+        format!(
+            r#"
+version = 1
+name = "account-routing-test"
+
+[[engagement]]
+id = "demo"
+event = "Demo Requested"
+points = 100
+
+[[engagement]]
+id = "signup"
+event = "Signed Up"
+points = 60
+
+[[route]]
+id = "inbound"
+when = {{ score_gt = 50 }}
+assign = {{ team = "sales" }}
+
+[account]
+key = "company_id"
+
+[[account.engagement]]
+id = "members"
+top_contacts = {{ n = 10 }}
+
+[[account.route]]
+id = "buying-group"
+when = {{ score_gte = 250 }}
+assign = {{ team = "sales" }}
+
+[teams.sales]
+members = [{members}]
+"#,
+            members = TEAM.map(|m| format!("\"{m}\"")).join(", ")
+        )
+    }
+
+    async fn owner(server: &Server, id: &str) -> Value {
+        server.get_ok(&format!("/api/v1/contacts/{id}/score")).await["owner"].clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_account_given_an_owner_gathers_contacts_routed_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(sqlite(&dir).await, &routed_model(), delivery(&[]), None).await;
+        for (id, company) in [
+            ("a1", "acme"),
+            ("a2", "acme"),
+            ("a3", "acme"),
+            ("b1", "beta"),
+            ("b2", "beta"),
+        ] {
+            member(&server, id, company).await;
+        }
+        // Routed one by one while the account is below 250: a split buying group.
+        event(&server, "a1", "Demo Requested", "m1", 0).await;
+        event(&server, "a2", "Demo Requested", "m2", 0).await;
+        assert_eq!(owner(&server, "a1").await, TEAM[0]);
+        assert_eq!(owner(&server, "a2").await, TEAM[1]);
+        // a3 takes the account over 250: its owner is the rep holding most of it (a
+        // tie: the first of the team), and ben's contact joins her.
+        event(&server, "a3", "Demo Requested", "m3", 0).await;
+        let auto = server.get_ok("/api/v1/accounts/acme/automation").await;
+        assert_eq!(auto["owner"], TEAM[0], "{auto}");
+        for id in ["a1", "a2", "a3"] {
+            assert_eq!(owner(&server, id).await, TEAM[0], "{id}");
+        }
+        let trail = server.get_ok("/api/v1/contacts/a2/automation").await;
+        let last = trail["assignments"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            last["reason"], "account acme: joins the account owner",
+            "{trail}"
+        );
+        assert_eq!(last["previous_owner"], TEAM[1], "{trail}");
+        assert_eq!(last["owner"], TEAM[0], "{trail}");
+
+        // beta: both members owned (cara, then anna) before an event of an owned
+        // member takes the account over 250; it gets its owner all the same.
+        event(&server, "b1", "Demo Requested", "m4", 0).await;
+        event(&server, "b2", "Demo Requested", "m5", 0).await;
+        assert_eq!(owner(&server, "b1").await, TEAM[2]);
+        assert_eq!(owner(&server, "b2").await, TEAM[0]);
+        event(&server, "b1", "Signed Up", "m6", 0).await;
+        let auto = server.get_ok("/api/v1/accounts/beta/automation").await;
+        assert_eq!(auto["owner"], TEAM[0], "{auto}");
+        assert_eq!(
+            auto["assignments"][0]["reason"], "account beta (route buying-group)",
+            "{auto}"
+        );
+        eventually(10, "b1 rescored with its new owner", || async {
+            owner(&server, "b1").await == TEAM[0]
+        })
+        .await;
+        let account = server.get_ok("/api/v1/accounts/beta").await;
+        assert_eq!(account["owner"], TEAM[0], "{account}");
+        server.stop().await;
+    }
 }

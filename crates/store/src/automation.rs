@@ -421,10 +421,28 @@ pub trait Automation: Send + Sync + 'static {
     /// (a buying group stays together). One transaction; audited with the request's
     /// reason. A contact that has an owner keeps it; [`Assigned::Full`]: the account
     /// has no owner and every member is at capacity.
+    ///
+    /// An account given its owner now gathers its buying group: the owner is the member
+    /// of the team who already owns most of the account's members (else the round
+    /// robin), and the account's members owned by other members of that team move to
+    /// it (audited per contact, `account <key>: joins the account owner`). Returns the
+    /// contacts moved besides the one assigned (their stored results name the old
+    /// owner until rescored).
     fn assign_account(
         &self,
         request: &AccountAssignRequest,
-    ) -> impl Future<Output = Result<Assigned>> + Send;
+    ) -> impl Future<Output = Result<(Assigned, Vec<String>)>> + Send;
+
+    /// Give account `key`, which has no owner, one within `request`'s team (its
+    /// `contact_id` is not used) as [`Automation::assign_account`] chooses one, and
+    /// gather its members owned within that team; no contact is assigned. Returns the
+    /// owner and the contacts moved; `None` when the account had an owner already or
+    /// every member is at capacity.
+    fn route_account(
+        &self,
+        key: &str,
+        request: &AssignRequest,
+    ) -> impl Future<Output = Result<Option<(AccountOwner, Vec<String>)>>> + Send;
 
     /// An account's owner, if it has one.
     fn account_owner(
@@ -730,6 +748,150 @@ macro_rules! impl_automation {
                 Ok(())
             }
 
+            /// The stored owner of account `key`, if any (inside `tx`).
+            async fn stored_account_owner(
+                tx: &mut Tx,
+                key: &str,
+            ) -> Result<Option<AccountOwner>, sqlx::Error> {
+                let sql = format!(
+                    "SELECT {ACCOUNT_OWNER_COLUMNS} FROM account_owners WHERE account_key = $1"
+                );
+                let row = sqlx::query(&sql).bind(key).fetch_optional(&mut **tx).await?;
+                row.as_ref().map(account_owner_from_row).transpose()
+            }
+
+            /// Gives account `key` (which has no owner; the team of `request` is locked)
+            /// its owner: the member of the team who already owns most of the account's
+            /// members (ties: the first in `members` order; not a round-robin turn, and
+            /// capacity does not apply: they already work the account), else the next
+            /// member round-robin, skipping members at capacity. Audited in
+            /// `account_assignments` with `request.reason`; then the account's members
+            /// owned by other members of the same team move to the account owner, each
+            /// with an audit line. Returns the owner and the contacts moved; `None`: every
+            /// member is at capacity and none holds a member of the account.
+            async fn choose_account_owner(
+                tx: &mut Tx,
+                key: &str,
+                request: &AssignRequest,
+                last: Option<&str>,
+            ) -> Result<Option<(AccountOwner, Vec<String>)>, sqlx::Error> {
+                let rows = sqlx::query(
+                    "SELECT o.owner, COUNT(*) FROM owners o \
+                     JOIN account_members m ON m.contact_id = o.contact_id \
+                     WHERE m.account_key = $1 AND o.team = $2 GROUP BY o.owner",
+                )
+                .bind(key)
+                .bind(&request.team)
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut held = std::collections::HashMap::new();
+                for row in rows {
+                    let owner: String = row.try_get(0)?;
+                    let count: i64 = row.try_get(1)?;
+                    held.insert(owner, count);
+                }
+                let holder = request
+                    .members
+                    .iter()
+                    .filter_map(|m| held.get(m).map(|count| (m, *count)))
+                    // The first member (in `members` order) with the most.
+                    .fold(None::<(&String, i64)>, |best, (m, count)| match best {
+                        Some((_, c)) if c >= count => best,
+                        _ => Some((m, count)),
+                    })
+                    .map(|(m, _)| m);
+                let (member, by_turn) = match holder {
+                    Some(member) => (member, false),
+                    None => match next_member(tx, request, last).await? {
+                        Some(member) => (member, true),
+                        None => return Ok(None),
+                    },
+                };
+                let inserted = sqlx::query(
+                    "INSERT INTO account_owners (account_key, owner, team, route, assigned_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(member)
+                .bind(&request.team)
+                .bind(&request.route)
+                .bind(request.at)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    // Given an owner meanwhile through another team (its transaction
+                    // committed first): that one stands, and it gathered the members.
+                    return Ok(stored_account_owner(tx, key).await?.map(|o| (o, Vec::new())));
+                }
+                if by_turn {
+                    sqlx::query("UPDATE team_cursors SET last_member = $2 WHERE team = $1")
+                        .bind(&request.team)
+                        .bind(member)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                insert_account_assignment(
+                    tx, key, Some(member), &request.team, &request.reason, None, request.at,
+                )
+                .await?;
+                // No split buying group: the account's members that other reps of this
+                // team own join the account owner.
+                let rows = sqlx::query(
+                    "SELECT o.contact_id, o.owner FROM owners o \
+                     JOIN account_members m ON m.contact_id = o.contact_id \
+                     WHERE m.account_key = $1 AND o.team = $2 AND o.owner <> $3 \
+                     ORDER BY o.contact_id",
+                )
+                .bind(key)
+                .bind(&request.team)
+                .bind(member)
+                .fetch_all(&mut **tx)
+                .await?;
+                let reason = format!("account {key}: joins the account owner");
+                let mut moved = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let contact: String = row.try_get(0)?;
+                    let previous: String = row.try_get(1)?;
+                    let changed = sqlx::query(
+                        "UPDATE owners SET owner = $2, route = $3, assigned_at = $4 \
+                         WHERE contact_id = $1 AND owner = $5",
+                    )
+                    .bind(&contact)
+                    .bind(member)
+                    .bind(&request.route)
+                    .bind(request.at)
+                    .bind(&previous)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                    if changed == 0 {
+                        continue;
+                    }
+                    sqlx::query(
+                        "INSERT INTO assignments (contact_id, owner, team, reason, previous_owner, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&contact)
+                    .bind(member)
+                    .bind(&request.team)
+                    .bind(&reason)
+                    .bind(&previous)
+                    .bind(request.at)
+                    .execute(&mut **tx)
+                    .await?;
+                    moved.push(contact);
+                }
+                let owner = AccountOwner {
+                    account_key: key.to_owned(),
+                    owner: member.clone(),
+                    team: request.team.clone(),
+                    route: request.route.clone(),
+                    assigned_at: request.at,
+                };
+                Ok(Some((owner, moved)))
+            }
+
             pub(super) async fn insert_tag(
                 tx: &mut Tx,
                 contact_id: &str,
@@ -934,73 +1096,24 @@ macro_rules! impl_automation {
                 async fn assign_account_once(
                     &self,
                     request: &AccountAssignRequest,
-                ) -> Result<Assigned, sqlx::Error> {
+                ) -> Result<(Assigned, Vec<String>), sqlx::Error> {
                     let contact = &request.contact;
                     let mut tx = self.begin_write().await?;
                     let last = lock_team(&mut tx, &contact.team).await?;
                     if let Some(existing) = self.owner_in(&mut tx, &contact.contact_id).await? {
                         tx.rollback().await?;
-                        return Ok(Assigned::Existing(existing));
+                        return Ok((Assigned::Existing(existing), Vec::new()));
                     }
-                    let sql = format!(
-                        "SELECT {ACCOUNT_OWNER_COLUMNS} FROM account_owners WHERE account_key = $1"
-                    );
-                    let stored = sqlx::query(&sql)
-                        .bind(&request.account_key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let account = match stored.as_ref().map(account_owner_from_row).transpose()? {
-                        Some(account) => account,
+                    let (account, moved) = match stored_account_owner(&mut tx, &request.account_key).await? {
+                        Some(account) => (account, Vec::new()),
                         None => {
-                            let Some(member) = next_member(&mut tx, contact, last.as_deref()).await?
-                            else {
-                                tx.rollback().await?;
-                                return Ok(Assigned::Full);
-                            };
-                            let inserted = sqlx::query(
-                                "INSERT INTO account_owners (account_key, owner, team, route, assigned_at) \
-                                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_key) DO NOTHING",
-                            )
-                            .bind(&request.account_key)
-                            .bind(member)
-                            .bind(&contact.team)
-                            .bind(&contact.route)
-                            .bind(contact.at)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                            if inserted == 0 {
-                                // Given an owner meanwhile through another team (its
-                                // transaction committed first): that one stands.
-                                let row = sqlx::query(&sql)
-                                    .bind(&request.account_key)
-                                    .fetch_one(&mut *tx)
-                                    .await?;
-                                account_owner_from_row(&row)?
-                            } else {
-                                sqlx::query(
-                                    "UPDATE team_cursors SET last_member = $2 WHERE team = $1",
-                                )
-                                .bind(&contact.team)
-                                .bind(member)
-                                .execute(&mut *tx)
-                                .await?;
-                                insert_account_assignment(
-                                    &mut tx,
-                                    &request.account_key,
-                                    Some(member),
-                                    &contact.team,
-                                    &contact.reason,
-                                    None,
-                                    contact.at,
-                                )
-                                .await?;
-                                AccountOwner {
-                                    account_key: request.account_key.clone(),
-                                    owner: member.clone(),
-                                    team: contact.team.clone(),
-                                    route: contact.route.clone(),
-                                    assigned_at: contact.at,
+                            match choose_account_owner(&mut tx, &request.account_key, contact, last.as_deref())
+                                .await?
+                            {
+                                Some(chosen) => chosen,
+                                None => {
+                                    tx.rollback().await?;
+                                    return Ok((Assigned::Full, Vec::new()));
                                 }
                             }
                         }
@@ -1014,10 +1127,26 @@ macro_rules! impl_automation {
                     };
                     if !insert_owner(&mut tx, &owner, &contact.reason).await? {
                         tx.rollback().await?;
-                        return self.existing_owner(&contact.contact_id).await;
+                        return Ok((self.existing_owner(&contact.contact_id).await?, Vec::new()));
                     }
                     tx.commit().await?;
-                    Ok(Assigned::New(owner))
+                    Ok((Assigned::New(owner), moved))
+                }
+
+                async fn route_account_once(
+                    &self,
+                    key: &str,
+                    request: &AssignRequest,
+                ) -> Result<Option<(AccountOwner, Vec<String>)>, sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    let last = lock_team(&mut tx, &request.team).await?;
+                    if stored_account_owner(&mut tx, key).await?.is_some() {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    let chosen = choose_account_owner(&mut tx, key, request, last.as_deref()).await?;
+                    tx.commit().await?;
+                    Ok(chosen)
                 }
 
                 async fn release_owners_once(
@@ -1228,8 +1357,19 @@ macro_rules! impl_automation {
                     retry(|| self.release_owners_once(teams, reason, at)).await
                 }
 
-                async fn assign_account(&self, request: &AccountAssignRequest) -> Result<Assigned> {
+                async fn assign_account(
+                    &self,
+                    request: &AccountAssignRequest,
+                ) -> Result<(Assigned, Vec<String>)> {
                     retry(|| self.assign_account_once(request)).await
+                }
+
+                async fn route_account(
+                    &self,
+                    key: &str,
+                    request: &AssignRequest,
+                ) -> Result<Option<(AccountOwner, Vec<String>)>> {
+                    retry(|| self.route_account_once(key, request)).await
                 }
 
                 async fn account_owner(&self, account_key: &str) -> Result<Option<AccountOwner>> {
@@ -1450,7 +1590,8 @@ delegate_automation! {
     record_stages(changes: &[StageChange]) -> ();
     stage_history(contact_id: &str) -> Vec<StageChange>;
     assign_owner(request: &AssignRequest) -> Assigned;
-    assign_account(request: &AccountAssignRequest) -> Assigned;
+    assign_account(request: &AccountAssignRequest) -> (Assigned, Vec<String>);
+    route_account(key: &str, request: &AssignRequest) -> Option<(AccountOwner, Vec<String>)>;
     account_owner(account_key: &str) -> Option<AccountOwner>;
     release_owners(teams: &[(String, Vec<String>)], reason: &str, at: Millis) -> Vec<String>;
     owner_loads() -> Vec<(String, i64)>;

@@ -307,6 +307,121 @@ pub async fn account_owners_are_released_with_an_audit_line(
     );
 }
 
+/// A request to assign `contact` within team `team` of `members`.
+fn within(
+    team: &str,
+    members: &[&str],
+    contact: &str,
+    at: i64,
+) -> leadscore_store::automation::AssignRequest {
+    leadscore_store::automation::AssignRequest {
+        contact_id: contact.to_owned(),
+        team: team.to_owned(),
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        capacity: None,
+        route: Some("inbound".into()),
+        reason: "route inbound".into(),
+        at,
+    }
+}
+
+pub async fn an_account_given_an_owner_gathers_its_buying_group(
+    store: &(impl Store + Accounts + Automation),
+) {
+    use leadscore_store::automation::{AccountAssignRequest, Assigned};
+    const SALES: [&str; 3] = ["anna", "ben", "cara"];
+    let scores: Vec<StoredScore> = ["c1", "c2", "c3", "c4", "c5", "x1", "g1", "g2"]
+        .iter()
+        .map(|c| {
+            let key = if c.starts_with('g') { "globex" } else { "acme" };
+            member_score(c, 10, Some(key), 10.0)
+        })
+        .collect();
+    store.save_scores(&scores).await.unwrap();
+    // Routed one by one before the account matched a route: anna c1 and c4, ben c2,
+    // cara c3; x1 is owned on another desk.
+    for c in ["c1", "c2", "c3", "c4"] {
+        store
+            .assign_owner(&within("sales", &SALES, c, 1))
+            .await
+            .unwrap();
+    }
+    store
+        .assign_owner(&within("desk", &["dave"], "x1", 1))
+        .await
+        .unwrap();
+    let mut request = AccountAssignRequest {
+        account_key: "acme".into(),
+        contact: within("sales", &SALES, "c5", 2),
+    };
+    request.contact.route = Some("key-account".into());
+    request.contact.reason = "account acme (route key-account)".into();
+    let (assigned, moved) = store.assign_account(&request).await.unwrap();
+    // The rep holding most of the account becomes its owner; the others' move to her.
+    assert!(
+        matches!(assigned, Assigned::New(ref o) if o.owner == "anna"),
+        "{assigned:?}"
+    );
+    assert_eq!(moved, ["c2", "c3"]);
+    for c in ["c1", "c2", "c3", "c4", "c5"] {
+        let owner = store.automation_state(c).await.unwrap().owner.unwrap();
+        assert_eq!(owner.owner, "anna", "{c}");
+    }
+    assert_eq!(
+        store
+            .automation_state("x1")
+            .await
+            .unwrap()
+            .owner
+            .unwrap()
+            .owner,
+        "dave"
+    );
+    let trail = store.assignments("c2").await.unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(
+        (
+            last.owner.as_deref(),
+            last.reason.as_str(),
+            last.previous_owner.as_deref()
+        ),
+        (
+            Some("anna"),
+            "account acme: joins the account owner",
+            Some("ben")
+        )
+    );
+    assert_eq!(store.account_assignments("acme").await.unwrap().len(), 1);
+    // Not a round-robin turn: the next single lead goes after c4's anna, to ben.
+    let next = store
+        .assign_owner(&within("sales", &SALES, "n1", 3))
+        .await
+        .unwrap();
+    assert!(
+        matches!(next, Assigned::New(ref o) if o.owner == "ben"),
+        "{next:?}"
+    );
+
+    // An account whose members are all owned gets its owner without a new contact.
+    store
+        .assign_owner(&within("sales", &SALES, "g1", 4))
+        .await
+        .unwrap();
+    let routed = store
+        .route_account("globex", &within("sales", &SALES, "", 5))
+        .await
+        .unwrap()
+        .expect("an owner");
+    assert_eq!((routed.0.owner.as_str(), routed.1.len()), ("cara", 0));
+    assert!(
+        store
+            .route_account("globex", &within("sales", &SALES, "", 6))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// One `#[tokio::test]` per accounts suite function, for a backend module with
 /// `fresh()`.
 macro_rules! accounts_suite_tests {
@@ -318,6 +433,7 @@ macro_rules! accounts_suite_tests {
                 erase_removes_account_membership,
                 account_trigger_edges_fire_once_tag_members_and_rearm,
                 account_owners_are_released_with_an_audit_line,
+                an_account_given_an_owner_gathers_its_buying_group,
             ],
             pair: [concurrent_account_edges_fire_once]
         );
