@@ -1342,4 +1342,98 @@ members = [{members}]
         assert_eq!(account["owner"], TEAM[0], "{account}");
         server.stop().await;
     }
+
+    async fn erase(server: &Server, id: &str) {
+        let (status, _) = server
+            .api(
+                Method::DELETE,
+                Some(&server.admin),
+                &format!("/api/v1/contacts/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+
+    /// `(owner, reason, previous_owner)` of each line of an account's audit trail.
+    async fn account_trail(server: &Server, key: &str) -> Vec<(Value, Value, Value)> {
+        let auto = server
+            .get_ok(&format!("/api/v1/accounts/{key}/automation"))
+            .await;
+        auto["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["owner"].clone(),
+                    l["reason"].clone(),
+                    l["previous_owner"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_account_owner_is_released_when_the_last_member_is_erased_or_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(sqlite(&dir).await, &routed_model(), delivery(&[]), None).await;
+        for (i, company) in ["acme", "beta"].iter().enumerate() {
+            for n in 1..=3 {
+                let id = format!("{company}-{n}");
+                member(&server, &id, company).await;
+                event(&server, &id, "Demo Requested", &format!("m{i}{n}"), 0).await;
+            }
+        }
+        let acme = server.get_ok("/api/v1/accounts/acme/automation").await;
+        let beta = server.get_ok("/api/v1/accounts/beta/automation").await;
+        assert!(
+            acme["owner"].is_string() && beta["owner"].is_string(),
+            "{acme} {beta}"
+        );
+
+        // acme: one member erased, one moves to another company; the last one erased.
+        erase(&server, "acme-1").await;
+        member(&server, "acme-2", "elsewhere").await;
+        let account = server.get_ok("/api/v1/accounts/acme").await;
+        assert_eq!(account["members"], json!(["acme-3"]));
+        assert_eq!(
+            account["owner"], acme["owner"],
+            "kept while a member is left"
+        );
+        erase(&server, "acme-3").await;
+        let (status, _) = server.get("/api/v1/accounts/acme").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let trail = account_trail(&server, "acme").await;
+        assert_eq!(trail.len(), 2, "{trail:?}");
+        assert_eq!(
+            trail[1],
+            (
+                Value::Null,
+                json!("last member gone"),
+                acme["owner"].clone()
+            )
+        );
+        let auto = server.get_ok("/api/v1/accounts/acme/automation").await;
+        assert_eq!(auto["owner"], Value::Null);
+
+        // beta: every member leaves for another company.
+        for n in 1..=3 {
+            member(&server, &format!("beta-{n}"), "gamma").await;
+        }
+        let trail = account_trail(&server, "beta").await;
+        assert_eq!(trail.len(), 2, "{trail:?}");
+        assert_eq!(
+            trail[1],
+            (
+                Value::Null,
+                json!("last member gone"),
+                beta["owner"].clone()
+            )
+        );
+        // gamma is a new account of the same three contacts, still with their owners.
+        let gamma = server.get_ok("/api/v1/accounts/gamma").await;
+        assert_eq!(gamma["members"], json!(["beta-1", "beta-2", "beta-3"]));
+        server.stop().await;
+    }
 }
