@@ -38,13 +38,13 @@ use axum::routing::get;
 use leadscore_engine::{
     AccountResult, Fields, Member, Millis, ScoreResult, Value, rank_accounts, score_account,
 };
-use leadscore_formats::format_timestamp;
 use leadscore_store::accounts::{AccountMember, AccountTriggerCheck};
 use leadscore_store::automation::AssignRequest;
 use leadscore_store::{Accounts as _, Automation as _};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, Access};
+use crate::automation_api::{AssignmentJson, TriggerJson};
 use crate::error::{Error, Result};
 use crate::params::{limit, query};
 use crate::state::AppState;
@@ -466,29 +466,12 @@ async fn one(
 }
 
 #[derive(Serialize)]
-struct AccountAssignmentJson {
-    owner: Option<String>,
-    team: String,
-    reason: String,
-    previous_owner: Option<String>,
-    at: String,
-}
-
-#[derive(Serialize)]
-struct AccountTriggerJson {
-    trigger: String,
-    active: bool,
-    fires: i64,
-    changed_at: String,
-}
-
-#[derive(Serialize)]
 struct AccountAutomationJson {
     account: String,
     owner: Option<String>,
     team: Option<String>,
-    assignments: Vec<AccountAssignmentJson>,
-    triggers: Vec<AccountTriggerJson>,
+    assignments: Vec<AssignmentJson>,
+    triggers: Vec<TriggerJson>,
 }
 
 /// `GET /api/v1/accounts/{key}/automation` (read): the account's owner, its owner
@@ -514,25 +497,8 @@ async fn automation(
         account: key,
         owner: owner.as_ref().map(|o| o.owner.clone()),
         team: owner.map(|o| o.team),
-        assignments: assignments
-            .into_iter()
-            .map(|a| AccountAssignmentJson {
-                owner: a.owner,
-                team: a.team,
-                reason: a.reason,
-                previous_owner: a.previous_owner,
-                at: format_timestamp(a.at),
-            })
-            .collect(),
-        triggers: triggers
-            .into_iter()
-            .map(|(_, t)| AccountTriggerJson {
-                trigger: t.trigger_id,
-                active: t.active,
-                fires: t.fires,
-                changed_at: format_timestamp(t.changed_at),
-            })
-            .collect(),
+        assignments: assignments.into_iter().map(Into::into).collect(),
+        triggers: triggers.into_iter().map(|(_, t)| t.into()).collect(),
     })
     .into_response())
 }

@@ -22,8 +22,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use leadscore_formats::format_timestamp;
+use leadscore_store::accounts::AccountAssignment;
 use leadscore_store::automation::{
-    AssignmentRecord, Delivery, DeliveryQuery, StageChange, delivery_cursor_is_valid, status,
+    AssignmentRecord, Delivery, DeliveryQuery, StageChange, TriggerState, delivery_cursor_is_valid,
+    status,
 };
 use leadscore_store::{Automation as _, ScoreQuery, Store as _};
 use serde::{Deserialize, Serialize};
@@ -279,7 +281,7 @@ impl From<StageChange> for StageJson {
 }
 
 #[derive(Serialize)]
-struct AssignmentJson {
+pub(crate) struct AssignmentJson {
     owner: Option<String>,
     team: String,
     reason: String,
@@ -300,11 +302,35 @@ impl From<AssignmentRecord> for AssignmentJson {
 }
 
 #[derive(Serialize)]
-struct TriggerJson {
+pub(crate) struct TriggerJson {
     trigger: String,
     active: bool,
     fires: i64,
     changed_at: String,
+}
+
+impl From<TriggerState> for TriggerJson {
+    fn from(t: TriggerState) -> Self {
+        Self {
+            trigger: t.trigger_id,
+            active: t.active,
+            fires: t.fires,
+            changed_at: format_timestamp(t.changed_at),
+        }
+    }
+}
+
+/// An account's owner audit line, shown as a contact's is.
+impl From<AccountAssignment> for AssignmentJson {
+    fn from(a: AccountAssignment) -> Self {
+        Self {
+            owner: a.owner,
+            team: a.team,
+            reason: a.reason,
+            previous_owner: a.previous_owner,
+            at: format_timestamp(a.at),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -339,16 +365,7 @@ async fn contact_automation(
         tags,
         stages: current.stages.into_iter().map(Into::into).collect(),
         assignments: assignments.into_iter().map(Into::into).collect(),
-        triggers: current
-            .triggers
-            .into_iter()
-            .map(|t| TriggerJson {
-                trigger: t.trigger_id,
-                active: t.active,
-                fires: t.fires,
-                changed_at: format_timestamp(t.changed_at),
-            })
-            .collect(),
+        triggers: current.triggers.into_iter().map(Into::into).collect(),
     })
     .into_response())
 }

@@ -218,13 +218,10 @@ macro_rules! impl_accounts {
                 membership, AccountAssignment, AccountMember, AccountTriggerCheck, Accounts,
                 MEMBER_COLUMNS,
             };
-            use crate::automation::{
-                account_delivery_id, status, AccountOwner, FiredEdge, TriggerState,
-                ACCOUNT_OWNER_COLUMNS,
-            };
+            use crate::automation::{AccountOwner, FiredEdge, TriggerState, ACCOUNT_OWNER_COLUMNS};
             use crate::backend::{row_params, IN_CHUNK};
             use crate::{Millis, Result, StoredScore};
-            use super::automation_impl::{insert_account_assignment, insert_tag, retry};
+            use super::automation_impl::{insert_account_assignment, record_edges, retry, Subject};
 
             type DbRow = <$db as sqlx::Database>::Row;
 
@@ -263,78 +260,12 @@ macro_rules! impl_accounts {
                     check: &AccountTriggerCheck,
                 ) -> Result<Vec<FiredEdge>, sqlx::Error> {
                     let mut tx = self.begin_write().await?;
-                    let mut fired = Vec::new();
-                    for trigger in &check.triggers {
-                        if !trigger.active {
-                            sqlx::query(
-                                "UPDATE account_trigger_state SET active = FALSE, changed_at = $3 \
-                                 WHERE account_key = $1 AND trigger_id = $2 AND active = TRUE \
-                                 AND changed_at <= $3",
-                            )
-                            .bind(&check.account_key)
-                            .bind(&trigger.trigger_id)
-                            .bind(check.at)
-                            .execute(&mut *tx)
-                            .await?;
-                            continue;
-                        }
-                        let fires: Option<i64> = sqlx::query_scalar(
-                            "INSERT INTO account_trigger_state \
-                             (account_key, trigger_id, active, fires, changed_at) \
-                             VALUES ($1, $2, TRUE, 1, $3) \
-                             ON CONFLICT (account_key, trigger_id) DO UPDATE \
-                             SET active = TRUE, fires = account_trigger_state.fires + 1, \
-                             changed_at = excluded.changed_at \
-                             WHERE account_trigger_state.active = FALSE \
-                             AND account_trigger_state.changed_at <= excluded.changed_at \
-                             RETURNING fires",
-                        )
-                        .bind(&check.account_key)
-                        .bind(&trigger.trigger_id)
-                        .bind(check.at)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        let Some(fires) = fires else { continue };
-                        let mut ids = Vec::with_capacity(trigger.outbox.len());
-                        for action in &trigger.outbox {
-                            let id = account_delivery_id(
-                                &check.account_key,
-                                &trigger.trigger_id,
-                                fires,
-                                action.index,
-                            );
-                            sqlx::query(
-                                "INSERT INTO deliveries (id, contact_id, account_key, trigger_id, \
-                                 fires, kind, target, body, fired_at, status, attempts, \
-                                 next_attempt_at, created_at) \
-                                 VALUES ($1, '', $2, $3, $4, $5, $6, $7, $8, $9, 0, $8, $8) \
-                                 ON CONFLICT (id) DO NOTHING",
-                            )
-                            .bind(&id)
-                            .bind(&check.account_key)
-                            .bind(&trigger.trigger_id)
-                            .bind(fires)
-                            .bind(&action.kind)
-                            .bind(&action.target)
-                            .bind(&check.snapshot)
-                            .bind(check.at)
-                            .bind(status::PENDING)
-                            .execute(&mut *tx)
-                            .await?;
-                            ids.push(id);
-                        }
-                        for tag in &trigger.tags {
-                            for member in &check.members {
-                                insert_tag(&mut tx, member, tag, &trigger.trigger_id, check.at)
-                                    .await?;
-                            }
-                        }
-                        fired.push(FiredEdge {
-                            trigger_id: trigger.trigger_id.clone(),
-                            fires,
-                            deliveries: ids,
-                        });
-                    }
+                    let subject = Subject::Account {
+                        key: &check.account_key,
+                        members: &check.members,
+                    };
+                    let fired =
+                        record_edges(&mut tx, subject, check.at, &check.triggers, &check.snapshot).await?;
                     tx.commit().await?;
                     Ok(fired)
                 }

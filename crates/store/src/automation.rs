@@ -748,6 +748,146 @@ macro_rules! impl_automation {
                 Ok(())
             }
 
+            /// Whose trigger edges [`record_edges`] records.
+            pub(super) enum Subject<'a> {
+                /// A contact (`trigger_state`; its own tags and stage).
+                Contact(&'a str),
+                /// An account (`account_trigger_state`); `tag` actions tag `members`.
+                Account {
+                    /// The account key.
+                    key: &'a str,
+                    /// Its members at the checkpoint.
+                    members: &'a [String],
+                },
+            }
+
+            /// Records a checkpoint's trigger states of `subject` inside `tx`: per
+            /// trigger, a re-arm (inactive) or an edge (one conditional upsert that
+            /// returns the new fire number only when the stored state was inactive and
+            /// not newer), and with each edge its outbox rows (ids from
+            /// [`delivery_id`] / [`crate::automation::account_delivery_id`]), tags and
+            /// (contacts) `set_stage`. Returns the edges that fired.
+            pub(super) async fn record_edges(
+                tx: &mut Tx,
+                subject: Subject<'_>,
+                at: Millis,
+                triggers: &[crate::automation::TriggerStatus],
+                snapshot: &str,
+            ) -> Result<Vec<FiredEdge>, sqlx::Error> {
+                // Table names are fixed strings: nothing of the input enters the SQL.
+                let (table, column, key) = match &subject {
+                    Subject::Contact(id) => ("trigger_state", "contact_id", *id),
+                    Subject::Account { key, .. } => ("account_trigger_state", "account_key", *key),
+                };
+                let mut fired = Vec::new();
+                for trigger in triggers {
+                    if !trigger.active {
+                        // Re-arm: only a state that is active and not newer.
+                        sqlx::query(&format!(
+                            "UPDATE {table} SET active = FALSE, changed_at = $3 \
+                             WHERE {column} = $1 AND trigger_id = $2 AND active = TRUE \
+                             AND changed_at <= $3"
+                        ))
+                        .bind(key)
+                        .bind(&trigger.trigger_id)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
+                        continue;
+                    }
+                    // The edge: a new row, or an inactive one turned active. Changes
+                    // nothing (returns no row) when it is already active.
+                    let fires: Option<i64> = sqlx::query_scalar(&format!(
+                        "INSERT INTO {table} ({column}, trigger_id, active, fires, changed_at) \
+                         VALUES ($1, $2, TRUE, 1, $3) \
+                         ON CONFLICT ({column}, trigger_id) DO UPDATE \
+                         SET active = TRUE, fires = {table}.fires + 1, \
+                         changed_at = excluded.changed_at \
+                         WHERE {table}.active = FALSE \
+                         AND {table}.changed_at <= excluded.changed_at \
+                         RETURNING fires"
+                    ))
+                    .bind(key)
+                    .bind(&trigger.trigger_id)
+                    .bind(at)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    let Some(fires) = fires else { continue };
+                    let mut ids = Vec::with_capacity(trigger.outbox.len());
+                    for action in &trigger.outbox {
+                        // An account's delivery names no contact (empty) but its account.
+                        let (id, contact, account) = match &subject {
+                            Subject::Contact(id) => (
+                                delivery_id(id, &trigger.trigger_id, fires, action.index),
+                                *id,
+                                None,
+                            ),
+                            Subject::Account { key, .. } => (
+                                crate::automation::account_delivery_id(
+                                    key,
+                                    &trigger.trigger_id,
+                                    fires,
+                                    action.index,
+                                ),
+                                "",
+                                Some(*key),
+                            ),
+                        };
+                        sqlx::query(
+                            "INSERT INTO deliveries (id, contact_id, account_key, trigger_id, \
+                             fires, kind, target, body, fired_at, status, attempts, \
+                             next_attempt_at, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $9, $9) \
+                             ON CONFLICT (id) DO NOTHING",
+                        )
+                        .bind(&id)
+                        .bind(contact)
+                        .bind(account)
+                        .bind(&trigger.trigger_id)
+                        .bind(fires)
+                        .bind(&action.kind)
+                        .bind(&action.target)
+                        .bind(snapshot)
+                        .bind(at)
+                        .bind(status::PENDING)
+                        .execute(&mut **tx)
+                        .await?;
+                        ids.push(id);
+                    }
+                    // A contact tags itself; an account, every member.
+                    let tagged: Vec<&str> = match &subject {
+                        Subject::Contact(id) => vec![*id],
+                        Subject::Account { members, .. } => {
+                            members.iter().map(String::as_str).collect()
+                        }
+                    };
+                    for tag in &trigger.tags {
+                        for contact in &tagged {
+                            insert_tag(tx, contact, tag, &trigger.trigger_id, at).await?;
+                        }
+                    }
+                    if let (Subject::Contact(id), Some(stage)) = (&subject, &trigger.set_stage) {
+                        insert_stage(
+                            tx,
+                            &StageChange {
+                                contact_id: (*id).to_owned(),
+                                stage: stage.clone(),
+                                reason: format!("trigger {}", trigger.trigger_id),
+                                actor: "trigger".into(),
+                                at,
+                            },
+                        )
+                        .await?;
+                    }
+                    fired.push(FiredEdge {
+                        trigger_id: trigger.trigger_id.clone(),
+                        fires,
+                        deliveries: ids,
+                    });
+                }
+                Ok(fired)
+            }
+
             /// The stored owner of account `key`, if any (inside `tx`).
             async fn stored_account_owner(
                 tx: &mut Tx,
@@ -892,7 +1032,7 @@ macro_rules! impl_automation {
                 Ok(Some((owner, moved)))
             }
 
-            pub(super) async fn insert_tag(
+            async fn insert_tag(
                 tx: &mut Tx,
                 contact_id: &str,
                 tag: &str,
@@ -934,91 +1074,14 @@ macro_rules! impl_automation {
                     check: &TriggerCheck,
                 ) -> Result<Vec<FiredEdge>, sqlx::Error> {
                     let mut tx = self.begin_write().await?;
-                    let mut fired = Vec::new();
-                    for trigger in &check.triggers {
-                        if !trigger.active {
-                            // Re-arm: only a state that is active and not newer.
-                            sqlx::query(
-                                "UPDATE trigger_state SET active = FALSE, changed_at = $3 \
-                                 WHERE contact_id = $1 AND trigger_id = $2 AND active = TRUE \
-                                 AND changed_at <= $3",
-                            )
-                            .bind(&check.contact_id)
-                            .bind(&trigger.trigger_id)
-                            .bind(check.at)
-                            .execute(&mut *tx)
-                            .await?;
-                            continue;
-                        }
-                        // The edge: a new row, or an inactive one turned active. Changes
-                        // nothing (returns no row) when it is already active.
-                        let fires: Option<i64> = sqlx::query_scalar(
-                            "INSERT INTO trigger_state (contact_id, trigger_id, active, fires, changed_at) \
-                             VALUES ($1, $2, TRUE, 1, $3) \
-                             ON CONFLICT (contact_id, trigger_id) DO UPDATE \
-                             SET active = TRUE, fires = trigger_state.fires + 1, \
-                             changed_at = excluded.changed_at \
-                             WHERE trigger_state.active = FALSE \
-                             AND trigger_state.changed_at <= excluded.changed_at \
-                             RETURNING fires",
-                        )
-                        .bind(&check.contact_id)
-                        .bind(&trigger.trigger_id)
-                        .bind(check.at)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        let Some(fires) = fires else { continue };
-                        let mut ids = Vec::with_capacity(trigger.outbox.len());
-                        for action in &trigger.outbox {
-                            let id = delivery_id(
-                                &check.contact_id,
-                                &trigger.trigger_id,
-                                fires,
-                                action.index,
-                            );
-                            sqlx::query(
-                                "INSERT INTO deliveries (id, contact_id, trigger_id, fires, kind, \
-                                 target, body, fired_at, status, attempts, next_attempt_at, \
-                                 created_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $8, $8) \
-                                 ON CONFLICT (id) DO NOTHING",
-                            )
-                            .bind(&id)
-                            .bind(&check.contact_id)
-                            .bind(&trigger.trigger_id)
-                            .bind(fires)
-                            .bind(&action.kind)
-                            .bind(&action.target)
-                            .bind(&check.snapshot)
-                            .bind(check.at)
-                            .bind(status::PENDING)
-                            .execute(&mut *tx)
-                            .await?;
-                            ids.push(id);
-                        }
-                        for tag in &trigger.tags {
-                            insert_tag(&mut tx, &check.contact_id, tag, &trigger.trigger_id, check.at)
-                                .await?;
-                        }
-                        if let Some(stage) = &trigger.set_stage {
-                            insert_stage(
-                                &mut tx,
-                                &StageChange {
-                                    contact_id: check.contact_id.clone(),
-                                    stage: stage.clone(),
-                                    reason: format!("trigger {}", trigger.trigger_id),
-                                    actor: "trigger".into(),
-                                    at: check.at,
-                                },
-                            )
-                            .await?;
-                        }
-                        fired.push(FiredEdge {
-                            trigger_id: trigger.trigger_id.clone(),
-                            fires,
-                            deliveries: ids,
-                        });
-                    }
+                    let fired = record_edges(
+                        &mut tx,
+                        Subject::Contact(&check.contact_id),
+                        check.at,
+                        &check.triggers,
+                        &check.snapshot,
+                    )
+                    .await?;
                     tx.commit().await?;
                     Ok(fired)
                 }

@@ -158,7 +158,7 @@ pub async fn account_trigger_edges_fire_once_tag_members_and_rearm(
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].fires, 1);
     let id = account_delivery_id("acme", "hot", 1, 0);
-    assert_eq!(fired[0].deliveries, [id.clone()]);
+    assert_eq!(fired[0].deliveries, std::slice::from_ref(&id));
     // Still active: no edge.
     let again = store
         .record_account_triggers(&account_check("acme", 11, true, &["c1", "c2"]))
