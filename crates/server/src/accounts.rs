@@ -221,7 +221,9 @@ pub(crate) async fn settle(state: &AppState, keys: &BTreeSet<String>, now: Milli
     let Some(account) = &model.account else {
         return Ok(());
     };
-    if keys.is_empty() {
+    // Without account triggers and routes there is nothing to fire, route or release
+    // (an account owner only comes from an account route).
+    if keys.is_empty() || (account.triggers.is_empty() && account.routes.is_empty()) {
         return Ok(());
     }
     let keys: Vec<String> = keys.iter().cloned().collect();

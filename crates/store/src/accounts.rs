@@ -382,9 +382,10 @@ macro_rules! impl_accounts {
                                 .await?
                         }
                         Some((key, contact)) => {
+                            // `>=` first: the index range starts at the cursor's key.
                             let sql = format!(
                                 "SELECT {MEMBER_COLUMNS} FROM account_members \
-                                 WHERE account_key > $1 OR (account_key = $1 AND contact_id > $2) \
+                                 WHERE account_key >= $1 AND (account_key > $1 OR contact_id > $2) \
                                  ORDER BY account_key, contact_id LIMIT $3"
                             );
                             sqlx::query(&sql)
