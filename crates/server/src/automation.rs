@@ -23,6 +23,10 @@
 //!    enqueues the outbox rows (webhook, e-mail), tags and `set_stage` of each edge
 //!    ([`leadscore_store::Automation::record_triggers`]); then `assign` actions run.
 //!    When nothing changed (the common case on a tick) nothing is written.
+//! 4. **Accounts**: after the batch's scores are saved, the accounts it touched are
+//!    automated once each ([`crate::accounts::settle`]: account trigger edges, an
+//!    account owner for an unowned account over an account route, which gathers the
+//!    members its team owns, and the release of an account left without members).
 //!
 //! Reading the stored state first is only an optimisation: every write is conditional,
 //! so two servers that rescore one contact at once record each edge once.
