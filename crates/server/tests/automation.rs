@@ -1436,4 +1436,42 @@ members = [{members}]
         assert_eq!(gamma["members"], json!(["beta-1", "beta-2", "beta-3"]));
         server.stop().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_account_notify_sends_the_account_summary() {
+        let (messages, smtp) = super::smtp_sink().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = DeliveryConfig {
+            smtp: Some(smtp),
+            notify_from: "leadscore@example.com".into(),
+            ..delivery(&[])
+        };
+        // The webhook action goes to an address nobody listens on (dead, refused);
+        // the e-mail is what this test reads.
+        let text = account_model("https://hooks.invalid/x", 150).replace(
+            r#"{ tag = "hot-account" }"#,
+            r#"{ notify = "sales-lead@example.com" }"#,
+        );
+        let server = start(sqlite(&dir).await, &text, config, None).await;
+        for id in ["n1", "n2"] {
+            member(&server, id, "acme").await;
+            event(&server, id, "Demo Requested", &format!("d-{id}"), 0).await;
+        }
+        eventually(10, "the e-mail", || async {
+            !messages.lock().unwrap().is_empty()
+        })
+        .await;
+        let message = messages.lock().unwrap()[0].clone();
+        assert!(message.contains("To: sales-lead@example.com"), "{message}");
+        assert!(
+            message.contains("Subject: leadscore: hot-account for account acme (score "),
+            "{message}"
+        );
+        assert!(
+            message.contains("Trigger `hot-account` fired for account acme"),
+            "{message}"
+        );
+        assert!(message.contains("Members: n1, n2"), "{message}");
+        server.stop().await;
+    }
 }
