@@ -23,6 +23,10 @@
 //!    enqueues the outbox rows (webhook, e-mail), tags and `set_stage` of each edge
 //!    ([`leadscore_store::Automation::record_triggers`]); then `assign` actions run.
 //!    When nothing changed (the common case on a tick) nothing is written.
+//! 4. **Accounts**: after the batch's scores are saved, the accounts it touched are
+//!    automated once each ([`crate::accounts::settle`]: account trigger edges, an
+//!    account owner for an unowned account over an account route, which gathers the
+//!    members its team owns, and the release of an account left without members).
 //!
 //! Reading the stored state first is only an optimisation: every write is conditional,
 //! so two servers that rescore one contact at once record each edge once.
@@ -247,7 +251,11 @@ pub async fn route_and_trigger(
 }
 
 /// What to record for trigger `t` (active or not) and what its edge enqueues.
-fn trigger_status(engine: &Engine, t: &leadscore_model::Trigger, active: bool) -> TriggerStatus {
+pub(crate) fn trigger_status(
+    engine: &Engine,
+    t: &leadscore_model::Trigger,
+    active: bool,
+) -> TriggerStatus {
     let mut status = TriggerStatus {
         trigger_id: t.id.clone(),
         active,
@@ -356,7 +364,7 @@ async fn assign_to_account(
         Some(route) => format!("account {} (route {route})", account.key),
         None => format!("account {}", account.key),
     };
-    let assigned = state
+    let (assigned, moved) = state
         .store
         .assign_account(&AccountAssignRequest {
             account_key: account.key.clone(),
@@ -371,6 +379,7 @@ async fn assign_to_account(
             },
         })
         .await?;
+    gathered(state, &account.key, moved);
     Ok(Some(match assigned {
         Assigned::New(owner) => {
             tracing::info!(contact = id, account = %account.key, owner = %owner.owner,
@@ -385,6 +394,21 @@ async fn assign_to_account(
             None
         }
     }))
+}
+
+/// After account `key` got its owner: the contacts `moved` to that owner from other
+/// reps of its team are rescored in the background, so that their stored results
+/// name their new owner.
+pub(crate) fn gathered(state: &AppState, key: &str, moved: Vec<String>) {
+    if moved.is_empty() {
+        return;
+    }
+    tracing::info!(
+        account = key,
+        contacts = moved.len(),
+        "buying group gathered: contacts moved to the account owner"
+    );
+    state.committer.rescore_later(state, moved);
 }
 
 /// The documented result JSON (with `explain`) and its owner.

@@ -22,8 +22,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use leadscore_formats::format_timestamp;
+use leadscore_store::accounts::AccountAssignment;
 use leadscore_store::automation::{
-    AssignmentRecord, Delivery, DeliveryQuery, StageChange, delivery_cursor_is_valid, status,
+    AssignmentRecord, Delivery, DeliveryQuery, StageChange, TriggerState, delivery_cursor_is_valid,
+    status,
 };
 use leadscore_store::{Automation as _, ScoreQuery, Store as _};
 use serde::{Deserialize, Serialize};
@@ -50,7 +52,11 @@ pub fn router() -> Router<AppState> {
 #[derive(Serialize)]
 struct DeliveryJson {
     id: String,
-    contact_id: String,
+    /// `null` for an account trigger's delivery.
+    contact_id: Option<String>,
+    /// The account of an account trigger's delivery (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<String>,
     trigger: String,
     fires: i64,
     kind: String,
@@ -62,19 +68,30 @@ struct DeliveryJson {
     next_attempt_at: Option<String>,
     delivered_at: Option<String>,
     last_error: Option<String>,
+    /// The contact result sent (one delivery, contact triggers).
     #[serde(skip_serializing_if = "Option::is_none")]
     contact: Option<Box<RawValue>>,
+    /// The account result sent (one delivery, account triggers).
+    #[serde(skip_serializing_if = "Option::is_none", rename = "account_result")]
+    account_result: Option<Box<RawValue>>,
 }
 
 impl DeliveryJson {
     fn new(d: Delivery, with_body: bool) -> Self {
         let pending = d.status == status::PENDING;
+        let body = with_body
+            .then(|| RawValue::from_string(d.body).ok())
+            .flatten();
+        let (contact, account_result) = match d.account_key {
+            Some(_) => (None, body),
+            None => (body, None),
+        };
         Self {
-            contact: with_body
-                .then(|| RawValue::from_string(d.body).ok())
-                .flatten(),
+            contact,
+            account_result,
             id: d.id,
-            contact_id: d.contact_id,
+            contact_id: d.account_key.is_none().then_some(d.contact_id),
+            account: d.account_key,
             trigger: d.trigger_id,
             fires: d.fires,
             kind: d.kind,
@@ -264,7 +281,7 @@ impl From<StageChange> for StageJson {
 }
 
 #[derive(Serialize)]
-struct AssignmentJson {
+pub(crate) struct AssignmentJson {
     owner: Option<String>,
     team: String,
     reason: String,
@@ -285,11 +302,35 @@ impl From<AssignmentRecord> for AssignmentJson {
 }
 
 #[derive(Serialize)]
-struct TriggerJson {
+pub(crate) struct TriggerJson {
     trigger: String,
     active: bool,
     fires: i64,
     changed_at: String,
+}
+
+impl From<TriggerState> for TriggerJson {
+    fn from(t: TriggerState) -> Self {
+        Self {
+            trigger: t.trigger_id,
+            active: t.active,
+            fires: t.fires,
+            changed_at: format_timestamp(t.changed_at),
+        }
+    }
+}
+
+/// An account's owner audit line, shown as a contact's is.
+impl From<AccountAssignment> for AssignmentJson {
+    fn from(a: AccountAssignment) -> Self {
+        Self {
+            owner: a.owner,
+            team: a.team,
+            reason: a.reason,
+            previous_owner: a.previous_owner,
+            at: format_timestamp(a.at),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -324,16 +365,7 @@ async fn contact_automation(
         tags,
         stages: current.stages.into_iter().map(Into::into).collect(),
         assignments: assignments.into_iter().map(Into::into).collect(),
-        triggers: current
-            .triggers
-            .into_iter()
-            .map(|t| TriggerJson {
-                trigger: t.trigger_id,
-                active: t.active,
-                fires: t.fires,
-                changed_at: format_timestamp(t.changed_at),
-            })
-            .collect(),
+        triggers: current.triggers.into_iter().map(Into::into).collect(),
     })
     .into_response())
 }

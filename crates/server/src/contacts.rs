@@ -324,8 +324,11 @@ async fn delete_contact(
     auth::api(&state, &headers, Access::Admin).await?;
     check_id(&id)?;
     let _guard = state.rescore_lock(&id).lock().await;
+    // Its account (if any) is automated again without it once it is gone.
+    let accounts = crate::accounts::keys_of(&state, std::slice::from_ref(&id)).await?;
     if state.store.erase_contact(&id).await? {
         tracing::info!(contact = %id, "contact erased");
+        crate::accounts::settle(&state, &accounts, crate::scoring::now()).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(unknown(&id))

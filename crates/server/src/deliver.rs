@@ -392,10 +392,16 @@ impl Worker {
             .from(from)
             .to(to)
             .message_id(Some(format!("<{}@leadscore>", delivery.id)))
-            .subject(format!(
-                "leadscore: {} for {} (score {})",
-                delivery.trigger_id, delivery.contact_id, contact["score"]
-            ))
+            .subject(match &delivery.account_key {
+                Some(key) => format!(
+                    "leadscore: {} for account {key} (score {})",
+                    delivery.trigger_id, contact["score"]
+                ),
+                None => format!(
+                    "leadscore: {} for {} (score {})",
+                    delivery.trigger_id, delivery.contact_id, contact["score"]
+                ),
+            })
             .header(lettre::message::header::ContentType::TEXT_PLAIN)
             .body(email_text(delivery, &contact))
             .map_err(|e| Failure::Refused(format!("cannot build the e-mail: {e}")))?;
@@ -417,22 +423,32 @@ fn backoff(config: &DeliveryConfig, attempts: i64) -> Duration {
         .min(config.retry_max)
 }
 
-/// The webhook body: `{"id","trigger","fired_at","contact"}`.
+/// The webhook body: `{"id","trigger","fired_at","contact"}`, or for an account
+/// trigger's delivery `{"id","trigger","fired_at","account"}` (the account result with
+/// its owner).
 fn payload(delivery: &Delivery) -> Result<String, String> {
     #[derive(Serialize)]
     struct Payload<'a> {
         id: &'a str,
         trigger: &'a str,
         fired_at: String,
-        contact: &'a RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        contact: Option<&'a RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        account: Option<&'a RawValue>,
     }
-    let contact: &RawValue = serde_json::from_str(&delivery.body)
-        .map_err(|e| format!("stored contact result is not JSON: {e}"))?;
+    let result: &RawValue = serde_json::from_str(&delivery.body)
+        .map_err(|e| format!("stored result is not JSON: {e}"))?;
+    let (contact, account) = match delivery.account_key {
+        Some(_) => (None, Some(result)),
+        None => (Some(result), None),
+    };
     serde_json::to_string(&Payload {
         id: &delivery.id,
         trigger: &delivery.trigger_id,
         fired_at: format_timestamp(delivery.fired_at),
         contact,
+        account,
     })
     .map_err(|e| format!("cannot serialize the payload: {e}"))
 }
@@ -462,19 +478,41 @@ fn email_text(delivery: &Delivery, contact: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let mut text = format!(
-        "Trigger `{}` fired for contact {} at {}.\n\n\
-         Score: {} (label {}, grade {}, stage {})\nOwner: {}\nDelivery: {}\n\nWhy:\n",
-        delivery.trigger_id,
-        delivery.contact_id,
-        format_timestamp(delivery.fired_at),
-        field("score"),
-        field("label"),
-        field("grade"),
-        field("stage"),
-        field("owner"),
-        delivery.id,
-    );
+    let mut text = match &delivery.account_key {
+        // An account summary: who is in it, who owns it, and why it scores.
+        Some(key) => format!(
+            "Trigger `{}` fired for account {key} at {}.\n\n\
+             Score: {} (label {}, stage {})\nOwner: {}\nMembers: {}\nDelivery: {}\n\nWhy:\n",
+            delivery.trigger_id,
+            format_timestamp(delivery.fired_at),
+            field("score"),
+            field("label"),
+            field("stage"),
+            field("owner"),
+            contact["members"]
+                .as_array()
+                .map(|m| m
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            delivery.id,
+        ),
+        None => format!(
+            "Trigger `{}` fired for contact {} at {}.\n\n\
+             Score: {} (label {}, grade {}, stage {})\nOwner: {}\nDelivery: {}\n\nWhy:\n",
+            delivery.trigger_id,
+            delivery.contact_id,
+            format_timestamp(delivery.fired_at),
+            field("score"),
+            field("label"),
+            field("grade"),
+            field("stage"),
+            field("owner"),
+            delivery.id,
+        ),
+    };
     if let Some(lines) = contact["explain"].as_array() {
         for line in lines {
             text.push_str(&format!(

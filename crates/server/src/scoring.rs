@@ -150,6 +150,8 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
         })
         .collect();
     state.store.record_stages(&changes).await?;
+    // Accounts whose members this batch changes: automated once each, after the save.
+    let accounts = crate::accounts::touched(state, &results).await?;
     let mut stored = Vec::with_capacity(results.len());
     let mut full_teams = std::collections::HashSet::new();
     for ((id, mut result), current) in results.into_iter().zip(automation) {
@@ -170,6 +172,7 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
         )?);
     }
     state.store.save_scores(&stored).await?;
+    crate::accounts::settle(state, &accounts, now).await?;
     Ok(stored.len())
 }
 
@@ -251,7 +254,9 @@ pub async fn rescore(state: &AppState, id: &str) -> Result<Option<StoredScore>> 
     // Stage history, trigger edges and routing; sets the reported stage.
     let owner = crate::automation::apply(state, id, now, &mut result).await?;
     let stored = crate::automation::stored_score(id, now, &result, owner.as_deref())?;
+    let accounts = crate::accounts::touched(state, &[(id.to_owned(), result)]).await?;
     state.store.save_score(&stored).await?;
+    crate::accounts::settle(state, &accounts, now).await?;
     Ok(Some(stored))
 }
 

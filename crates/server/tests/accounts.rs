@@ -300,5 +300,36 @@ async fn an_account_whose_owner_leaves_the_team_gets_a_new_owner_for_all_its_con
     assert_eq!(reasons.len(), 3, "{trail}");
     assert_eq!(reasons[1], "member removed", "{trail}");
     assert!(reasons[2].starts_with("account acme.example"), "{trail}");
+    // The account's own trail: chosen, released (its owner left the team), chosen again.
+    let auto = server
+        .get_ok("/api/v1/accounts/acme.example/automation")
+        .await;
+    let lines: Vec<(Value, Value, Value)> = auto["assignments"]
+        .as_array()
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|l| {
+                    (
+                        l["owner"].clone(),
+                        l["reason"].clone(),
+                        l["previous_owner"].clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(lines.len(), 3, "{auto}");
+    assert_eq!(lines[0].0, "anna@example.com", "{auto}");
+    assert_eq!(
+        lines[1],
+        (
+            Value::Null,
+            json!("member removed"),
+            json!("anna@example.com")
+        ),
+        "{auto}"
+    );
+    assert_eq!(lines[2].0, "david@example.com", "{auto}");
     server.stop().await;
 }

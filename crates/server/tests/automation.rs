@@ -1042,3 +1042,445 @@ async fn bench_automation_figures() {
     );
     server.stop().await;
 }
+
+/// Account automation: `[[account.trigger]]` edges, their webhooks and tags, re-armed by
+/// erasure and by the tick.
+mod accounts {
+    use super::*;
+    use leadscore_store::automation::account_delivery_id;
+
+    /// Contacts grouped by `company_id`; the account scores the sum of its members'
+    /// engagement (`Demo Requested` 100 decaying with a one-minute half-life, `Signed
+    /// Up` 60); trigger `hot-account` at `threshold` with a webhook and a tag.
+    fn account_model(webhook: &str, threshold: u32) -> String {
+        format!(
+            r#"
+version = 1
+name = "account-automation-test"
+
+[[engagement]]
+id = "demo"
+event = "Demo Requested"
+points = 100
+decay = {{ half_life = "1m" }}
+
+[[engagement]]
+id = "signup"
+event = "Signed Up"
+points = 60
+
+[account]
+key = "company_id"
+
+[[account.engagement]]
+id = "members"
+top_contacts = {{ n = 10 }}
+
+[[account.trigger]]
+id = "hot-account"
+when = {{ score_gte = {threshold} }}
+actions = [ {{ webhook = "{webhook}" }}, {{ tag = "hot-account" }} ]
+"#
+        )
+    }
+
+    /// `id` as a contact of `company`.
+    async fn member(server: &Server, id: &str, company: &str) {
+        let (status, body) = server
+            .api(
+                Method::PUT,
+                Some(&server.admin),
+                &format!("/api/v1/contacts/{id}"),
+                Some(&json!({ "company_id": company })),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+
+    async fn event(server: &Server, id: &str, name: &str, message: &str, ago_ms: i64) {
+        server
+            .ingest(
+                "/v1/track",
+                json!({"userId": id, "event": name, "messageId": message,
+                       "timestamp": support::now_plus(-ago_ms)}),
+            )
+            .await;
+        // Waits for the rescoring (and with it the account's automation).
+        server.get_ok(&format!("/api/v1/contacts/{id}/score")).await;
+    }
+
+    fn account_deliveries(list: &[Value]) -> Vec<Value> {
+        list.iter()
+            .filter(|d| d["account"].is_string())
+            .cloned()
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_account_crossing_its_threshold_fires_once_rearms_and_fires_again() {
+        let (receiver, url) = Receiver::start(0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = account_model(&url, 150);
+        let server = start(sqlite(&dir).await, &text, delivery(&["127.0.0.1"]), None).await;
+        member(&server, "a1", "acme").await;
+        member(&server, "a2", "acme").await;
+        member(&server, "a3", "acme").await;
+        event(&server, "a1", "Demo Requested", "m1", 0).await;
+        // 100 < 150: nothing yet.
+        assert!(account_deliveries(&deliveries(&server, "pending").await).is_empty());
+        // A second engaged member: about 200, the edge.
+        event(&server, "a2", "Demo Requested", "m2", 0).await;
+        eventually(10, "the account webhook", || async {
+            receiver.accepted().len() == 1
+        })
+        .await;
+        // Staying above does not fire again.
+        event(&server, "a1", "Signed Up", "m3", 0).await;
+        event(&server, "a2", "Signed Up", "m4", 0).await;
+
+        let first = receiver.accepted()[0].clone();
+        // The id is derived from (account, trigger, fire number, action index).
+        assert_eq!(first.key, account_delivery_id("acme", "hot-account", 1, 0));
+        let body: Value = serde_json::from_str(&first.body).unwrap();
+        assert_eq!(body["id"], first.key.as_str());
+        assert_eq!(body["trigger"], "hot-account");
+        assert!(body.get("contact").is_none(), "{body}");
+        let account = &body["account"];
+        assert_eq!(account["account"], "acme", "{body}");
+        assert_eq!(account["members"], json!(["a1", "a2", "a3"]));
+        assert_eq!(account["owner"], Value::Null);
+        assert_eq!(account["triggers_active"], json!(["hot-account"]));
+        assert!(account["score"].as_i64().unwrap() >= 150, "{body}");
+        assert_eq!(account["explain"][0]["rule"], "members", "{body}");
+        // The tag went to every member of the account.
+        for id in ["a1", "a2", "a3"] {
+            let auto = server
+                .get_ok(&format!("/api/v1/contacts/{id}/automation"))
+                .await;
+            assert_eq!(auto["tags"], json!(["hot-account"]), "{id}: {auto}");
+        }
+        let listed = account_deliveries(&deliveries(&server, "delivered").await);
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(listed[0]["contact_id"], Value::Null);
+        assert_eq!(listed[0]["account"], "acme");
+        assert_eq!(listed[0]["id"], first.key.as_str());
+        let auto = server.get_ok("/api/v1/accounts/acme/automation").await;
+        assert_eq!(auto["triggers"][0]["fires"], 1, "{auto}");
+        assert_eq!(auto["triggers"][0]["active"], true, "{auto}");
+
+        // Erasing a2 takes the account to about 160: still above. Erasing a1 too
+        // leaves nothing engaged: the trigger re-arms.
+        for id in ["a2", "a1"] {
+            let (status, _) = server
+                .api(
+                    Method::DELETE,
+                    Some(&server.admin),
+                    &format!("/api/v1/contacts/{id}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        }
+        let auto = server.get_ok("/api/v1/accounts/acme/automation").await;
+        assert_eq!(auto["triggers"][0]["active"], false, "{auto}");
+        // The delivery that named the erased contacts is gone with them.
+        assert!(account_deliveries(&deliveries(&server, "delivered").await).is_empty());
+        let account = server.get_ok("/api/v1/accounts/acme").await;
+        assert_eq!(account["members"], json!(["a3"]));
+
+        // Over the threshold again: the second edge, a new id.
+        event(&server, "a3", "Demo Requested", "m5", 0).await;
+        event(&server, "a3", "Signed Up", "m6", 0).await;
+        eventually(10, "the second account webhook", || async {
+            receiver.accepted().len() == 2
+        })
+        .await;
+        let second = receiver.accepted()[1].clone();
+        assert_eq!(second.key, account_delivery_id("acme", "hot-account", 2, 0));
+        assert_ne!(second.key, first.key);
+        assert_eq!(receiver.accepted().len(), 2);
+        server.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn decay_rearms_an_account_trigger_on_the_tick() {
+        let (receiver, url) = Receiver::start(0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(
+            sqlite(&dir).await,
+            &account_model(&url, 80),
+            delivery(&["127.0.0.1"]),
+            Some(200),
+        )
+        .await;
+        member(&server, "b1", "beta").await;
+        // 100 points 17 s ago: about 82 now, below 80 about two seconds later.
+        event(&server, "b1", "Demo Requested", "d1", 17_000).await;
+        eventually(10, "the first account delivery", || async {
+            receiver.accepted().len() == 1
+        })
+        .await;
+        eventually(15, "the re-arm by the tick", || async {
+            let auto = server.get_ok("/api/v1/accounts/beta/automation").await;
+            auto["triggers"][0]["active"] == false
+        })
+        .await;
+        let account = server.get_ok("/api/v1/accounts/beta").await;
+        assert!(account["raw"].as_f64().unwrap() < 80.0, "{account}");
+        event(&server, "b1", "Signed Up", "s1", 0).await;
+        eventually(10, "the second account delivery", || async {
+            receiver.accepted().len() == 2
+        })
+        .await;
+        let calls = receiver.accepted();
+        assert_eq!(
+            calls[0].key,
+            account_delivery_id("beta", "hot-account", 1, 0)
+        );
+        assert_eq!(
+            calls[1].key,
+            account_delivery_id("beta", "hot-account", 2, 0)
+        );
+        server.stop().await;
+    }
+
+    /// Single leads route round-robin within `sales` above 50; an account goes to one
+    /// owner of `sales` from 250 on.
+    fn routed_model() -> String {
+        format!(
+            r#"
+version = 1
+name = "account-routing-test"
+
+[[engagement]]
+id = "demo"
+event = "Demo Requested"
+points = 100
+
+[[engagement]]
+id = "signup"
+event = "Signed Up"
+points = 60
+
+[[route]]
+id = "inbound"
+when = {{ score_gt = 50 }}
+assign = {{ team = "sales" }}
+
+[account]
+key = "company_id"
+
+[[account.engagement]]
+id = "members"
+top_contacts = {{ n = 10 }}
+
+[[account.route]]
+id = "buying-group"
+when = {{ score_gte = 250 }}
+assign = {{ team = "sales" }}
+
+[teams.sales]
+members = [{members}]
+"#,
+            members = TEAM.map(|m| format!("\"{m}\"")).join(", ")
+        )
+    }
+
+    async fn owner(server: &Server, id: &str) -> Value {
+        server.get_ok(&format!("/api/v1/contacts/{id}/score")).await["owner"].clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_account_given_an_owner_gathers_contacts_routed_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(sqlite(&dir).await, &routed_model(), delivery(&[]), None).await;
+        for (id, company) in [
+            ("a1", "acme"),
+            ("a2", "acme"),
+            ("a3", "acme"),
+            ("b1", "beta"),
+            ("b2", "beta"),
+        ] {
+            member(&server, id, company).await;
+        }
+        // Routed one by one while the account is below 250: a split buying group.
+        event(&server, "a1", "Demo Requested", "m1", 0).await;
+        event(&server, "a2", "Demo Requested", "m2", 0).await;
+        assert_eq!(owner(&server, "a1").await, TEAM[0]);
+        assert_eq!(owner(&server, "a2").await, TEAM[1]);
+        // a3 takes the account over 250: its owner is the rep holding most of it (a
+        // tie: the first of the team), and ben's contact joins her.
+        event(&server, "a3", "Demo Requested", "m3", 0).await;
+        let auto = server.get_ok("/api/v1/accounts/acme/automation").await;
+        assert_eq!(auto["owner"], TEAM[0], "{auto}");
+        for id in ["a1", "a2", "a3"] {
+            assert_eq!(owner(&server, id).await, TEAM[0], "{id}");
+        }
+        let trail = server.get_ok("/api/v1/contacts/a2/automation").await;
+        let last = trail["assignments"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            last["reason"], "account acme: joins the account owner",
+            "{trail}"
+        );
+        assert_eq!(last["previous_owner"], TEAM[1], "{trail}");
+        assert_eq!(last["owner"], TEAM[0], "{trail}");
+
+        // beta: both members owned (cara, then anna) before an event of an owned
+        // member takes the account over 250; it gets its owner all the same.
+        event(&server, "b1", "Demo Requested", "m4", 0).await;
+        event(&server, "b2", "Demo Requested", "m5", 0).await;
+        assert_eq!(owner(&server, "b1").await, TEAM[2]);
+        assert_eq!(owner(&server, "b2").await, TEAM[0]);
+        event(&server, "b1", "Signed Up", "m6", 0).await;
+        let auto = server.get_ok("/api/v1/accounts/beta/automation").await;
+        assert_eq!(auto["owner"], TEAM[0], "{auto}");
+        assert_eq!(
+            auto["assignments"][0]["reason"], "account beta (route buying-group)",
+            "{auto}"
+        );
+        eventually(10, "b1 rescored with its new owner", || async {
+            owner(&server, "b1").await == TEAM[0]
+        })
+        .await;
+        let account = server.get_ok("/api/v1/accounts/beta").await;
+        assert_eq!(account["owner"], TEAM[0], "{account}");
+        server.stop().await;
+    }
+
+    async fn erase(server: &Server, id: &str) {
+        let (status, _) = server
+            .api(
+                Method::DELETE,
+                Some(&server.admin),
+                &format!("/api/v1/contacts/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+
+    /// `(owner, reason, previous_owner)` of each line of an account's audit trail.
+    async fn account_trail(server: &Server, key: &str) -> Vec<(Value, Value, Value)> {
+        let auto = server
+            .get_ok(&format!("/api/v1/accounts/{key}/automation"))
+            .await;
+        auto["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["owner"].clone(),
+                    l["reason"].clone(),
+                    l["previous_owner"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_account_owner_is_released_when_the_last_member_is_erased_or_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(sqlite(&dir).await, &routed_model(), delivery(&[]), None).await;
+        for (i, company) in ["acme", "beta"].iter().enumerate() {
+            for n in 1..=3 {
+                let id = format!("{company}-{n}");
+                member(&server, &id, company).await;
+                event(&server, &id, "Demo Requested", &format!("m{i}{n}"), 0).await;
+            }
+        }
+        let acme = server.get_ok("/api/v1/accounts/acme/automation").await;
+        let beta = server.get_ok("/api/v1/accounts/beta/automation").await;
+        assert!(
+            acme["owner"].is_string() && beta["owner"].is_string(),
+            "{acme} {beta}"
+        );
+
+        // acme: one member erased, one moves to another company; the last one erased.
+        erase(&server, "acme-1").await;
+        member(&server, "acme-2", "elsewhere").await;
+        let account = server.get_ok("/api/v1/accounts/acme").await;
+        assert_eq!(account["members"], json!(["acme-3"]));
+        assert_eq!(
+            account["owner"], acme["owner"],
+            "kept while a member is left"
+        );
+        erase(&server, "acme-3").await;
+        let (status, _) = server.get("/api/v1/accounts/acme").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let trail = account_trail(&server, "acme").await;
+        assert_eq!(trail.len(), 2, "{trail:?}");
+        assert_eq!(
+            trail[1],
+            (
+                Value::Null,
+                json!("last member gone"),
+                acme["owner"].clone()
+            )
+        );
+        let auto = server.get_ok("/api/v1/accounts/acme/automation").await;
+        assert_eq!(auto["owner"], Value::Null);
+
+        // beta: every member leaves for another company.
+        for n in 1..=3 {
+            member(&server, &format!("beta-{n}"), "gamma").await;
+        }
+        let trail = account_trail(&server, "beta").await;
+        assert_eq!(trail.len(), 2, "{trail:?}");
+        assert_eq!(
+            trail[1],
+            (
+                Value::Null,
+                json!("last member gone"),
+                beta["owner"].clone()
+            )
+        );
+        // gamma is a new account of the same three contacts, still with their owners.
+        let gamma = server.get_ok("/api/v1/accounts/gamma").await;
+        assert_eq!(gamma["members"], json!(["beta-1", "beta-2", "beta-3"]));
+        server.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_account_notify_sends_the_account_summary() {
+        let (messages, smtp) = super::smtp_sink().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = DeliveryConfig {
+            smtp: Some(smtp),
+            notify_from: "leadscore@example.com".into(),
+            ..delivery(&[])
+        };
+        // The webhook action goes to an address nobody listens on (dead, refused);
+        // the e-mail is what this test reads.
+        let text = account_model("https://hooks.invalid/x", 150).replace(
+            r#"{ tag = "hot-account" }"#,
+            r#"{ notify = "sales-lead@example.com" }"#,
+        );
+        let server = start(sqlite(&dir).await, &text, config, None).await;
+        for id in ["n1", "n2"] {
+            member(&server, id, "acme").await;
+            event(&server, id, "Demo Requested", &format!("d-{id}"), 0).await;
+        }
+        eventually(10, "the e-mail", || async {
+            !messages.lock().unwrap().is_empty()
+        })
+        .await;
+        let message = messages.lock().unwrap()[0].clone();
+        assert!(message.contains("To: sales-lead@example.com"), "{message}");
+        assert!(
+            message.contains("Subject: leadscore: hot-account for account acme (score "),
+            "{message}"
+        );
+        assert!(
+            message.contains("Trigger `hot-account` fired for account acme"),
+            "{message}"
+        );
+        assert!(message.contains("Members: n1, n2"), "{message}");
+        server.stop().await;
+    }
+}

@@ -78,6 +78,31 @@ pub fn delivery_id(contact: &str, trigger: &str, fires: i64, index: u32) -> Stri
     id
 }
 
+/// The deterministic id of the delivery of action `index` of fire number `fires` of
+/// account trigger `trigger` for the account `key`: as [`delivery_id`], over five parts
+/// that start with `account`, so it never equals a contact delivery's id (those hash
+/// four parts) whatever the account key and the contact ids.
+pub fn account_delivery_id(key: &str, trigger: &str, fires: i64, index: u32) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        "account",
+        key,
+        trigger,
+        &fires.to_string(),
+        &index.to_string(),
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let mut id = String::with_capacity(36);
+    id.push_str("dlv_");
+    for byte in &digest[..16] {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
 /// One action of a trigger that leaves the building (an outbox row when it fires).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxAction {
@@ -262,8 +287,10 @@ pub struct ContactAutomation {
 pub struct Delivery {
     /// The idempotency key ([`delivery_id`]).
     pub id: String,
-    /// The contact.
+    /// The contact; empty for an account trigger's delivery.
     pub contact_id: String,
+    /// The account, for an account trigger's delivery (`[[account.trigger]]`).
+    pub account_key: Option<String>,
     /// The trigger that fired.
     pub trigger_id: String,
     /// Its fire number.
@@ -272,7 +299,7 @@ pub struct Delivery {
     pub kind: String,
     /// URL or e-mail address.
     pub target: String,
-    /// The contact's result JSON when it fired.
+    /// The contact's (account's) result JSON when it fired.
     pub body: String,
     /// When the edge was seen.
     pub fired_at: Millis,
@@ -394,10 +421,28 @@ pub trait Automation: Send + Sync + 'static {
     /// (a buying group stays together). One transaction; audited with the request's
     /// reason. A contact that has an owner keeps it; [`Assigned::Full`]: the account
     /// has no owner and every member is at capacity.
+    ///
+    /// An account given its owner now gathers its buying group: the owner is the member
+    /// of the team who already owns most of the account's members (else the round
+    /// robin), and the account's members owned by other members of that team move to
+    /// it (audited per contact, `account <key>: joins the account owner`). Returns the
+    /// contacts moved besides the one assigned (their stored results name the old
+    /// owner until rescored).
     fn assign_account(
         &self,
         request: &AccountAssignRequest,
-    ) -> impl Future<Output = Result<Assigned>> + Send;
+    ) -> impl Future<Output = Result<(Assigned, Vec<String>)>> + Send;
+
+    /// Give account `key`, which has no owner, one within `request`'s team (its
+    /// `contact_id` is not used) as [`Automation::assign_account`] chooses one, and
+    /// gather its members owned within that team; no contact is assigned. Returns the
+    /// owner and the contacts moved; `None` when the account had an owner already or
+    /// every member is at capacity.
+    fn route_account(
+        &self,
+        key: &str,
+        request: &AssignRequest,
+    ) -> impl Future<Output = Result<Option<(AccountOwner, Vec<String>)>>> + Send;
 
     /// An account's owner, if it has one.
     fn account_owner(
@@ -467,7 +512,8 @@ pub trait Automation: Send + Sync + 'static {
 
 /// Columns of `deliveries`, in the order [`impl_automation!`] decodes them.
 pub(crate) const DELIVERY_COLUMNS: &str = "id, contact_id, trigger_id, fires, kind, target, body, \
-     fired_at, status, attempts, next_attempt_at, last_error, created_at, delivered_at, claim";
+     fired_at, status, attempts, next_attempt_at, last_error, created_at, delivered_at, claim, \
+     account_key";
 
 /// Columns of `stage_history`, in decoding order.
 pub(crate) const STAGE_COLUMNS: &str = "contact_id, stage, reason, actor, at";
@@ -533,6 +579,7 @@ macro_rules! impl_automation {
                     created_at: row.try_get(12)?,
                     delivered_at: row.try_get(13)?,
                     claim: row.try_get(14)?,
+                    account_key: row.try_get(15)?,
                 })
             }
 
@@ -656,8 +703,8 @@ macro_rules! impl_automation {
             }
 
             /// Runs a transaction again while it fails with a retryable error (as the
-            /// store's own methods do).
-            async fn retry<T, F, Fut>(mut transaction: F) -> Result<T>
+            /// store's own methods do); the accounts half uses it too.
+            pub(super) async fn retry<T, F, Fut>(mut transaction: F) -> Result<T>
             where
                 F: FnMut() -> Fut,
                 Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
@@ -673,6 +720,336 @@ macro_rules! impl_automation {
                         Err(e) => return Err(e.into()),
                     }
                 }
+            }
+
+            /// Appends a line to an account's owner audit trail (`account_assignments`).
+            pub(super) async fn insert_account_assignment(
+                tx: &mut Tx,
+                key: &str,
+                owner: Option<&str>,
+                team: &str,
+                reason: &str,
+                previous_owner: Option<&str>,
+                at: Millis,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO account_assignments \
+                     (account_key, owner, team, reason, previous_owner, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(key)
+                .bind(owner)
+                .bind(team)
+                .bind(reason)
+                .bind(previous_owner)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Whose trigger edges [`record_edges`] records.
+            pub(super) enum Subject<'a> {
+                /// A contact (`trigger_state`; its own tags and stage).
+                Contact(&'a str),
+                /// An account (`account_trigger_state`); `tag` actions tag `members`.
+                Account {
+                    /// The account key.
+                    key: &'a str,
+                    /// Its members at the checkpoint.
+                    members: &'a [String],
+                },
+            }
+
+            /// Records a checkpoint's trigger states of `subject` inside `tx`: per
+            /// trigger, a re-arm (inactive) or an edge (one conditional upsert that
+            /// returns the new fire number only when the stored state was inactive and
+            /// not newer), and with each edge its outbox rows (ids from
+            /// [`delivery_id`] / [`crate::automation::account_delivery_id`]), tags and
+            /// (contacts) `set_stage`. Returns the edges that fired.
+            pub(super) async fn record_edges(
+                tx: &mut Tx,
+                subject: Subject<'_>,
+                at: Millis,
+                triggers: &[crate::automation::TriggerStatus],
+                snapshot: &str,
+            ) -> Result<Vec<FiredEdge>, sqlx::Error> {
+                // Table names are fixed strings: nothing of the input enters the SQL.
+                let (table, column, key) = match &subject {
+                    Subject::Contact(id) => ("trigger_state", "contact_id", *id),
+                    Subject::Account { key, .. } => ("account_trigger_state", "account_key", *key),
+                };
+                let mut fired = Vec::new();
+                for trigger in triggers {
+                    if !trigger.active {
+                        // Re-arm: only a state that is active and not newer.
+                        sqlx::query(&format!(
+                            "UPDATE {table} SET active = FALSE, changed_at = $3 \
+                             WHERE {column} = $1 AND trigger_id = $2 AND active = TRUE \
+                             AND changed_at <= $3"
+                        ))
+                        .bind(key)
+                        .bind(&trigger.trigger_id)
+                        .bind(at)
+                        .execute(&mut **tx)
+                        .await?;
+                        continue;
+                    }
+                    // The edge: a new row, or an inactive one turned active. Changes
+                    // nothing (returns no row) when it is already active.
+                    let fires: Option<i64> = sqlx::query_scalar(&format!(
+                        "INSERT INTO {table} ({column}, trigger_id, active, fires, changed_at) \
+                         VALUES ($1, $2, TRUE, 1, $3) \
+                         ON CONFLICT ({column}, trigger_id) DO UPDATE \
+                         SET active = TRUE, fires = {table}.fires + 1, \
+                         changed_at = excluded.changed_at \
+                         WHERE {table}.active = FALSE \
+                         AND {table}.changed_at <= excluded.changed_at \
+                         RETURNING fires"
+                    ))
+                    .bind(key)
+                    .bind(&trigger.trigger_id)
+                    .bind(at)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    let Some(fires) = fires else { continue };
+                    let mut ids = Vec::with_capacity(trigger.outbox.len());
+                    for action in &trigger.outbox {
+                        // An account's delivery names no contact (empty) but its account.
+                        let (id, contact, account) = match &subject {
+                            Subject::Contact(id) => (
+                                delivery_id(id, &trigger.trigger_id, fires, action.index),
+                                *id,
+                                None,
+                            ),
+                            Subject::Account { key, .. } => (
+                                crate::automation::account_delivery_id(
+                                    key,
+                                    &trigger.trigger_id,
+                                    fires,
+                                    action.index,
+                                ),
+                                "",
+                                Some(*key),
+                            ),
+                        };
+                        sqlx::query(
+                            "INSERT INTO deliveries (id, contact_id, account_key, trigger_id, \
+                             fires, kind, target, body, fired_at, status, attempts, \
+                             next_attempt_at, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $9, $9) \
+                             ON CONFLICT (id) DO NOTHING",
+                        )
+                        .bind(&id)
+                        .bind(contact)
+                        .bind(account)
+                        .bind(&trigger.trigger_id)
+                        .bind(fires)
+                        .bind(&action.kind)
+                        .bind(&action.target)
+                        .bind(snapshot)
+                        .bind(at)
+                        .bind(status::PENDING)
+                        .execute(&mut **tx)
+                        .await?;
+                        ids.push(id);
+                    }
+                    // A contact tags itself; an account, every member.
+                    let tagged: Vec<&str> = match &subject {
+                        Subject::Contact(id) => vec![*id],
+                        Subject::Account { members, .. } => {
+                            members.iter().map(String::as_str).collect()
+                        }
+                    };
+                    for tag in &trigger.tags {
+                        for contact in &tagged {
+                            insert_tag(tx, contact, tag, &trigger.trigger_id, at).await?;
+                        }
+                    }
+                    if let (Subject::Contact(id), Some(stage)) = (&subject, &trigger.set_stage) {
+                        insert_stage(
+                            tx,
+                            &StageChange {
+                                contact_id: (*id).to_owned(),
+                                stage: stage.clone(),
+                                reason: format!("trigger {}", trigger.trigger_id),
+                                actor: "trigger".into(),
+                                at,
+                            },
+                        )
+                        .await?;
+                    }
+                    fired.push(FiredEdge {
+                        trigger_id: trigger.trigger_id.clone(),
+                        fires,
+                        deliveries: ids,
+                    });
+                }
+                Ok(fired)
+            }
+
+            /// The stored owner of account `key`, if any (inside `tx`).
+            async fn stored_account_owner(
+                tx: &mut Tx,
+                key: &str,
+            ) -> Result<Option<AccountOwner>, sqlx::Error> {
+                let sql = format!(
+                    "SELECT {ACCOUNT_OWNER_COLUMNS} FROM account_owners WHERE account_key = $1"
+                );
+                let row = sqlx::query(&sql).bind(key).fetch_optional(&mut **tx).await?;
+                row.as_ref().map(account_owner_from_row).transpose()
+            }
+
+            /// Gives account `key` (which has no owner; the team of `request` is locked)
+            /// its owner: the member of the team who already owns most of the account's
+            /// members (ties: the first in `members` order; not a round-robin turn, and
+            /// capacity does not apply: they already work the account), else the next
+            /// member round-robin, skipping members at capacity. Audited in
+            /// `account_assignments` with `request.reason`; then the account's members
+            /// owned by other members of the same team move to the account owner, each
+            /// with an audit line. Returns the owner and the contacts moved; `None`: every
+            /// member is at capacity and none holds a member of the account.
+            async fn choose_account_owner(
+                tx: &mut Tx,
+                key: &str,
+                request: &AssignRequest,
+                last: Option<&str>,
+            ) -> Result<Option<(AccountOwner, Vec<String>)>, sqlx::Error> {
+                let rows = sqlx::query(
+                    "SELECT o.owner, COUNT(*) FROM owners o \
+                     JOIN account_members m ON m.contact_id = o.contact_id \
+                     WHERE m.account_key = $1 AND o.team = $2 GROUP BY o.owner",
+                )
+                .bind(key)
+                .bind(&request.team)
+                .fetch_all(&mut **tx)
+                .await?;
+                let mut held = std::collections::HashMap::new();
+                for row in rows {
+                    let owner: String = row.try_get(0)?;
+                    let count: i64 = row.try_get(1)?;
+                    held.insert(owner, count);
+                }
+                let holder = request
+                    .members
+                    .iter()
+                    .filter_map(|m| held.get(m).map(|count| (m, *count)))
+                    // The first member (in `members` order) with the most.
+                    .fold(None::<(&String, i64)>, |best, (m, count)| match best {
+                        Some((_, c)) if c >= count => best,
+                        _ => Some((m, count)),
+                    })
+                    .map(|(m, _)| m);
+                let (member, by_turn) = match holder {
+                    Some(member) => (member, false),
+                    None => match next_member(tx, request, last).await? {
+                        Some(member) => (member, true),
+                        None => return Ok(None),
+                    },
+                };
+                let inserted = sqlx::query(
+                    "INSERT INTO account_owners (account_key, owner, team, route, assigned_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(member)
+                .bind(&request.team)
+                .bind(&request.route)
+                .bind(request.at)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    // Given an owner meanwhile through another team (its transaction
+                    // committed first): that one stands, and it gathered the members.
+                    return Ok(stored_account_owner(tx, key).await?.map(|o| (o, Vec::new())));
+                }
+                if by_turn {
+                    sqlx::query("UPDATE team_cursors SET last_member = $2 WHERE team = $1")
+                        .bind(&request.team)
+                        .bind(member)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                insert_account_assignment(
+                    tx, key, Some(member), &request.team, &request.reason, None, request.at,
+                )
+                .await?;
+                // No split buying group: the account's members that other reps of this
+                // team own join the account owner.
+                let rows = sqlx::query(
+                    "SELECT o.contact_id, o.owner FROM owners o \
+                     JOIN account_members m ON m.contact_id = o.contact_id \
+                     WHERE m.account_key = $1 AND o.team = $2 AND o.owner <> $3 \
+                     ORDER BY o.contact_id",
+                )
+                .bind(key)
+                .bind(&request.team)
+                .bind(member)
+                .fetch_all(&mut **tx)
+                .await?;
+                let reason = format!("account {key}: joins the account owner");
+                let mut moved = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let contact: String = row.try_get(0)?;
+                    let previous: String = row.try_get(1)?;
+                    let changed = sqlx::query(
+                        "UPDATE owners SET owner = $2, route = $3, assigned_at = $4 \
+                         WHERE contact_id = $1 AND owner = $5",
+                    )
+                    .bind(&contact)
+                    .bind(member)
+                    .bind(&request.route)
+                    .bind(request.at)
+                    .bind(&previous)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                    if changed == 0 {
+                        continue;
+                    }
+                    sqlx::query(
+                        "INSERT INTO assignments (contact_id, owner, team, reason, previous_owner, at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&contact)
+                    .bind(member)
+                    .bind(&request.team)
+                    .bind(&reason)
+                    .bind(&previous)
+                    .bind(request.at)
+                    .execute(&mut **tx)
+                    .await?;
+                    moved.push(contact);
+                }
+                let owner = AccountOwner {
+                    account_key: key.to_owned(),
+                    owner: member.clone(),
+                    team: request.team.clone(),
+                    route: request.route.clone(),
+                    assigned_at: request.at,
+                };
+                Ok(Some((owner, moved)))
+            }
+
+            async fn insert_tag(
+                tx: &mut Tx,
+                contact_id: &str,
+                tag: &str,
+                trigger_id: &str,
+                at: Millis,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO tags (contact_id, tag, trigger_id, at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (contact_id, tag) DO NOTHING",
+                )
+                .bind(contact_id)
+                .bind(tag)
+                .bind(trigger_id)
+                .bind(at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
             }
 
             async fn insert_stage(tx: &mut Tx, change: &StageChange) -> Result<bool, sqlx::Error> {
@@ -697,99 +1074,14 @@ macro_rules! impl_automation {
                     check: &TriggerCheck,
                 ) -> Result<Vec<FiredEdge>, sqlx::Error> {
                     let mut tx = self.begin_write().await?;
-                    let mut fired = Vec::new();
-                    for trigger in &check.triggers {
-                        if !trigger.active {
-                            // Re-arm: only a state that is active and not newer.
-                            sqlx::query(
-                                "UPDATE trigger_state SET active = FALSE, changed_at = $3 \
-                                 WHERE contact_id = $1 AND trigger_id = $2 AND active = TRUE \
-                                 AND changed_at <= $3",
-                            )
-                            .bind(&check.contact_id)
-                            .bind(&trigger.trigger_id)
-                            .bind(check.at)
-                            .execute(&mut *tx)
-                            .await?;
-                            continue;
-                        }
-                        // The edge: a new row, or an inactive one turned active. Changes
-                        // nothing (returns no row) when it is already active.
-                        let fires: Option<i64> = sqlx::query_scalar(
-                            "INSERT INTO trigger_state (contact_id, trigger_id, active, fires, changed_at) \
-                             VALUES ($1, $2, TRUE, 1, $3) \
-                             ON CONFLICT (contact_id, trigger_id) DO UPDATE \
-                             SET active = TRUE, fires = trigger_state.fires + 1, \
-                             changed_at = excluded.changed_at \
-                             WHERE trigger_state.active = FALSE \
-                             AND trigger_state.changed_at <= excluded.changed_at \
-                             RETURNING fires",
-                        )
-                        .bind(&check.contact_id)
-                        .bind(&trigger.trigger_id)
-                        .bind(check.at)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                        let Some(fires) = fires else { continue };
-                        let mut ids = Vec::with_capacity(trigger.outbox.len());
-                        for action in &trigger.outbox {
-                            let id = delivery_id(
-                                &check.contact_id,
-                                &trigger.trigger_id,
-                                fires,
-                                action.index,
-                            );
-                            sqlx::query(
-                                "INSERT INTO deliveries (id, contact_id, trigger_id, fires, kind, \
-                                 target, body, fired_at, status, attempts, next_attempt_at, \
-                                 created_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $8, $8) \
-                                 ON CONFLICT (id) DO NOTHING",
-                            )
-                            .bind(&id)
-                            .bind(&check.contact_id)
-                            .bind(&trigger.trigger_id)
-                            .bind(fires)
-                            .bind(&action.kind)
-                            .bind(&action.target)
-                            .bind(&check.snapshot)
-                            .bind(check.at)
-                            .bind(status::PENDING)
-                            .execute(&mut *tx)
-                            .await?;
-                            ids.push(id);
-                        }
-                        for tag in &trigger.tags {
-                            sqlx::query(
-                                "INSERT INTO tags (contact_id, tag, trigger_id, at) \
-                                 VALUES ($1, $2, $3, $4) ON CONFLICT (contact_id, tag) DO NOTHING",
-                            )
-                            .bind(&check.contact_id)
-                            .bind(tag)
-                            .bind(&trigger.trigger_id)
-                            .bind(check.at)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        if let Some(stage) = &trigger.set_stage {
-                            insert_stage(
-                                &mut tx,
-                                &StageChange {
-                                    contact_id: check.contact_id.clone(),
-                                    stage: stage.clone(),
-                                    reason: format!("trigger {}", trigger.trigger_id),
-                                    actor: "trigger".into(),
-                                    at: check.at,
-                                },
-                            )
-                            .await?;
-                        }
-                        fired.push(FiredEdge {
-                            trigger_id: trigger.trigger_id.clone(),
-                            fires,
-                            deliveries: ids,
-                        });
-                    }
+                    let fired = record_edges(
+                        &mut tx,
+                        Subject::Contact(&check.contact_id),
+                        check.at,
+                        &check.triggers,
+                        &check.snapshot,
+                    )
+                    .await?;
                     tx.commit().await?;
                     Ok(fired)
                 }
@@ -867,63 +1159,24 @@ macro_rules! impl_automation {
                 async fn assign_account_once(
                     &self,
                     request: &AccountAssignRequest,
-                ) -> Result<Assigned, sqlx::Error> {
+                ) -> Result<(Assigned, Vec<String>), sqlx::Error> {
                     let contact = &request.contact;
                     let mut tx = self.begin_write().await?;
                     let last = lock_team(&mut tx, &contact.team).await?;
                     if let Some(existing) = self.owner_in(&mut tx, &contact.contact_id).await? {
                         tx.rollback().await?;
-                        return Ok(Assigned::Existing(existing));
+                        return Ok((Assigned::Existing(existing), Vec::new()));
                     }
-                    let sql = format!(
-                        "SELECT {ACCOUNT_OWNER_COLUMNS} FROM account_owners WHERE account_key = $1"
-                    );
-                    let stored = sqlx::query(&sql)
-                        .bind(&request.account_key)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let account = match stored.as_ref().map(account_owner_from_row).transpose()? {
-                        Some(account) => account,
+                    let (account, moved) = match stored_account_owner(&mut tx, &request.account_key).await? {
+                        Some(account) => (account, Vec::new()),
                         None => {
-                            let Some(member) = next_member(&mut tx, contact, last.as_deref()).await?
-                            else {
-                                tx.rollback().await?;
-                                return Ok(Assigned::Full);
-                            };
-                            let inserted = sqlx::query(
-                                "INSERT INTO account_owners (account_key, owner, team, route, assigned_at) \
-                                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_key) DO NOTHING",
-                            )
-                            .bind(&request.account_key)
-                            .bind(member)
-                            .bind(&contact.team)
-                            .bind(&contact.route)
-                            .bind(contact.at)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                            if inserted == 0 {
-                                // Given an owner meanwhile through another team (its
-                                // transaction committed first): that one stands.
-                                let row = sqlx::query(&sql)
-                                    .bind(&request.account_key)
-                                    .fetch_one(&mut *tx)
-                                    .await?;
-                                account_owner_from_row(&row)?
-                            } else {
-                                sqlx::query(
-                                    "UPDATE team_cursors SET last_member = $2 WHERE team = $1",
-                                )
-                                .bind(&contact.team)
-                                .bind(member)
-                                .execute(&mut *tx)
-                                .await?;
-                                AccountOwner {
-                                    account_key: request.account_key.clone(),
-                                    owner: member.clone(),
-                                    team: contact.team.clone(),
-                                    route: contact.route.clone(),
-                                    assigned_at: contact.at,
+                            match choose_account_owner(&mut tx, &request.account_key, contact, last.as_deref())
+                                .await?
+                            {
+                                Some(chosen) => chosen,
+                                None => {
+                                    tx.rollback().await?;
+                                    return Ok((Assigned::Full, Vec::new()));
                                 }
                             }
                         }
@@ -937,10 +1190,26 @@ macro_rules! impl_automation {
                     };
                     if !insert_owner(&mut tx, &owner, &contact.reason).await? {
                         tx.rollback().await?;
-                        return self.existing_owner(&contact.contact_id).await;
+                        return Ok((self.existing_owner(&contact.contact_id).await?, Vec::new()));
                     }
                     tx.commit().await?;
-                    Ok(Assigned::New(owner))
+                    Ok((Assigned::New(owner), moved))
+                }
+
+                async fn route_account_once(
+                    &self,
+                    key: &str,
+                    request: &AssignRequest,
+                ) -> Result<Option<(AccountOwner, Vec<String>)>, sqlx::Error> {
+                    let mut tx = self.begin_write().await?;
+                    let last = lock_team(&mut tx, &request.team).await?;
+                    if stored_account_owner(&mut tx, key).await?.is_some() {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                    let chosen = choose_account_owner(&mut tx, key, request, last.as_deref()).await?;
+                    tx.commit().await?;
+                    Ok(chosen)
                 }
 
                 async fn release_owners_once(
@@ -1000,13 +1269,20 @@ macro_rules! impl_automation {
                             .iter()
                             .any(|(t, members)| *t == team && members.contains(&owner))
                         {
-                            sqlx::query(
+                            let deleted = sqlx::query(
                                 "DELETE FROM account_owners WHERE account_key = $1 AND owner = $2",
                             )
                             .bind(&key)
                             .bind(&owner)
                             .execute(&mut *tx)
-                            .await?;
+                            .await?
+                            .rows_affected();
+                            if deleted > 0 {
+                                insert_account_assignment(
+                                    &mut tx, &key, None, &team, reason, Some(&owner), at,
+                                )
+                                .await?;
+                            }
                         }
                     }
                     tx.commit().await?;
@@ -1144,8 +1420,19 @@ macro_rules! impl_automation {
                     retry(|| self.release_owners_once(teams, reason, at)).await
                 }
 
-                async fn assign_account(&self, request: &AccountAssignRequest) -> Result<Assigned> {
+                async fn assign_account(
+                    &self,
+                    request: &AccountAssignRequest,
+                ) -> Result<(Assigned, Vec<String>)> {
                     retry(|| self.assign_account_once(request)).await
+                }
+
+                async fn route_account(
+                    &self,
+                    key: &str,
+                    request: &AssignRequest,
+                ) -> Result<Option<(AccountOwner, Vec<String>)>> {
+                    retry(|| self.route_account_once(key, request)).await
                 }
 
                 async fn account_owner(&self, account_key: &str) -> Result<Option<AccountOwner>> {
@@ -1366,7 +1653,8 @@ delegate_automation! {
     record_stages(changes: &[StageChange]) -> ();
     stage_history(contact_id: &str) -> Vec<StageChange>;
     assign_owner(request: &AssignRequest) -> Assigned;
-    assign_account(request: &AccountAssignRequest) -> Assigned;
+    assign_account(request: &AccountAssignRequest) -> (Assigned, Vec<String>);
+    route_account(key: &str, request: &AssignRequest) -> Option<(AccountOwner, Vec<String>)>;
     account_owner(account_key: &str) -> Option<AccountOwner>;
     release_owners(teams: &[(String, Vec<String>)], reason: &str, at: Millis) -> Vec<String>;
     owner_loads() -> Vec<(String, i64)>;

@@ -605,6 +605,7 @@ macro_rules! impl_store {
                     }
                     }
                     self.save_groups(&mut tx, scores).await?;
+                    self.save_members(&mut tx, scores).await?;
                     tx.commit().await?;
                     GENERATION.fetch_add(1, Ordering::AcqRel);
                     Ok(())
@@ -762,6 +763,7 @@ macro_rules! impl_store {
                         query.execute(&mut *tx).await?;
                     }
                     self.save_groups(&mut tx, scores).await?;
+                    self.save_members(&mut tx, scores).await?;
                     tx.commit().await?;
                     GENERATION.fetch_add(1, Ordering::AcqRel);
                     Ok(())
@@ -820,6 +822,8 @@ macro_rules! impl_store {
                         "DELETE FROM adjustments WHERE contact_id = $1",
                         "DELETE FROM scores WHERE contact_id = $1",
                         "DELETE FROM score_groups WHERE contact_id = $1",
+                        // Account membership (migration 0007).
+                        "DELETE FROM account_members WHERE contact_id = $1",
                         "DELETE FROM contacts WHERE id = $1",
                         // Automation (migration 0003): edges, outbox, stages, owners, tags.
                         "DELETE FROM trigger_state WHERE contact_id = $1",
@@ -833,6 +837,14 @@ macro_rules! impl_store {
                     ] {
                         erased += sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected();
                     }
+                    // Account deliveries (migration 0009) whose account result names the
+                    // contact: nothing about it leaves the building afterwards.
+                    sqlx::query(
+                        "DELETE FROM deliveries WHERE account_key IS NOT NULL AND body LIKE $1 ESCAPE '\\'",
+                    )
+                    .bind(crate::accounts::naming(id))
+                    .execute(&mut *tx)
+                    .await?;
                     tx.commit().await?;
                     GENERATION.fetch_add(1, Ordering::AcqRel);
                     Ok(erased > 0)

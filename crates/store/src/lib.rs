@@ -29,12 +29,14 @@
 
 use std::future::Future;
 
+pub mod accounts;
 pub mod automation;
 mod backend;
 pub mod outcomes;
 pub mod postgres;
 pub mod sqlite;
 
+pub use accounts::Accounts;
 pub use automation::Automation;
 pub use backend::cursor_is_valid;
 pub use outcomes::Outcomes;
@@ -346,7 +348,8 @@ pub trait Store: Send + Sync + 'static {
     /// `explain`), i.e. in the reported score, fit, manual points, grade, label, stage,
     /// disqualification, owner or route. A result that is not a JSON object is
     /// compared whole. So a tick that only decayed points below a whole point adds no
-    /// history.
+    /// history. The contact's account membership ([`Accounts`]) is replaced in the same
+    /// transaction.
     fn save_score(&self, score: &StoredScore) -> impl Future<Output = Result<()>> + Send;
 
     /// Store many contacts' current scores in one transaction (a rescoring batch), each
@@ -439,8 +442,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Erase a contact: its record, scores, history, adjustments, its messages and
     /// those of the anonymous ids linked to it, its automation state (trigger
-    /// states, deliveries, stage history, owner, assignments, tags) and its outcomes
-    /// ([`Outcomes`]). Returns whether
+    /// states, deliveries, stage history, owner, assignments, tags), its account
+    /// membership ([`Accounts`]) and its outcomes ([`Outcomes`]). Returns whether
     /// anything was there.
     fn erase_contact(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
 

@@ -97,4 +97,5 @@ impl PostgresStore {
 
 crate::backend::impl_store!(PostgresStore, sqlx::Postgres, "./migrations/postgres");
 crate::automation::impl_automation!(PostgresStore, sqlx::Postgres);
+crate::accounts::impl_accounts!(PostgresStore, sqlx::Postgres);
 crate::outcomes::impl_outcomes!(PostgresStore, sqlx::Postgres);

@@ -134,4 +134,5 @@ impl SqliteStore {
 
 crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "./migrations/sqlite");
 crate::automation::impl_automation!(SqliteStore, sqlx::Sqlite);
+crate::accounts::impl_accounts!(SqliteStore, sqlx::Sqlite);
 crate::outcomes::impl_outcomes!(SqliteStore, sqlx::Sqlite);

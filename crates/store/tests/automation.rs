@@ -515,7 +515,8 @@ pub async fn an_account_keeps_one_owner(store: &(impl Store + Automation)) {
             store
                 .assign_account(&assign_account("acme", c, Some(2)))
                 .await
-                .unwrap(),
+                .unwrap()
+                .0,
         ));
     }
     // Three contacts for ben, whose capacity is 2: the buying group stays together.
@@ -544,13 +545,14 @@ pub async fn an_account_keeps_one_owner(store: &(impl Store + Automation)) {
         store
             .assign_account(&assign_account("globex", "g1", Some(2)))
             .await
-            .unwrap(),
+            .unwrap()
+            .0,
         Assigned::Full
     );
     assert_eq!(store.account_owner("globex").await.unwrap(), None);
     // An assigned contact keeps its owner.
     assert!(matches!(
-        store.assign_account(&assign_account("acme", "c0", Some(2))).await.unwrap(),
+        store.assign_account(&assign_account("acme", "c0", Some(2))).await.unwrap().0,
         Assigned::Existing(o) if o.owner == "anna"
     ));
     // Ben leaves: his contacts and the account are released.
@@ -563,7 +565,7 @@ pub async fn an_account_keeps_one_owner(store: &(impl Store + Automation)) {
 async fn hand_over(store: &(impl Store + Automation), side: &str) -> HashSet<String> {
     let mut owners = HashSet::new();
     for i in 0..15 {
-        if let Assigned::New(o) = store
+        if let (Assigned::New(o), _) = store
             .assign_account(&assign_account("acme", &format!("{side}{i}"), None))
             .await
             .unwrap()

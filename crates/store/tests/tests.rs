@@ -7,6 +7,8 @@ use leadscore_store::{KeyRecord, NewAdjustment, NewEvent, StoredScore};
 #[macro_use]
 mod automation;
 #[macro_use]
+mod accounts;
+#[macro_use]
 mod outcomes;
 
 /// A message with the fields the store looks at.
@@ -1165,7 +1167,25 @@ mod sqlite {
 
     all_suite_tests!();
     automation_suite_tests!();
+    accounts_suite_tests!();
     outcomes_suite_tests!();
+
+    #[tokio::test]
+    async fn migration_0007_fills_account_members_from_stored_scores() {
+        use sqlx::Connection as _;
+        let fixture = fresh().await;
+        crate::accounts::seed_before_0007(&fixture.store).await;
+        let mut conn = sqlx::SqliteConnection::connect(&fixture.url())
+            .await
+            .unwrap();
+        for sql in crate::accounts::REWIND_0007 {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+        fixture.store.migrate().await.unwrap();
+        crate::accounts::assert_backfilled(&fixture.store).await;
+        fixture.finish().await;
+    }
 
     #[tokio::test]
     async fn committed_data_survives_reopening() {
@@ -1333,7 +1353,22 @@ mod postgres {
 
     all_suite_tests!();
     automation_suite_tests!();
+    accounts_suite_tests!();
     outcomes_suite_tests!();
+
+    #[tokio::test]
+    async fn migration_0007_fills_account_members_from_stored_scores() {
+        let fixture = fresh().await;
+        crate::accounts::seed_before_0007(&fixture.store).await;
+        let mut conn = options(&fixture.schema).connect().await.unwrap();
+        for sql in crate::accounts::REWIND_0007 {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+        fixture.store.migrate().await.unwrap();
+        crate::accounts::assert_backfilled(&fixture.store).await;
+        fixture.finish().await;
+    }
 
     #[tokio::test]
     async fn any_store_opens_postgres_urls() {
