@@ -651,9 +651,11 @@ macro_rules! impl_store {
                     scores: &[&StoredScore],
                 ) -> Result<(), sqlx::Error> {
                     for chunk in scores.chunks(IN_CHUNK) {
+                        // Anonymous parameters on SQLite (see `row_params`): with
+                        // `$1..$500` sqlx's name look-ups were 3 % of an activation.
                         let sql = format!(
-                            "DELETE FROM score_groups WHERE contact_id IN ({})",
-                            placeholders(chunk.len())
+                            "DELETE FROM score_groups WHERE contact_id IN {}",
+                            row_params(<$ty>::ANONYMOUS_PARAMS, 0, chunk.len())
                         );
                         let mut query = sqlx::query(&sql);
                         for score in chunk {

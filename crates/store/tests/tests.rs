@@ -731,7 +731,10 @@ mod suite {
             ..grouped("t", 55.0, "warm", groups)
         };
         store
-            .save_scores(&[at(1, r#"{"pricing":5}"#), score("other", 1, 70.0, Some("hot"))])
+            .save_scores(&[
+                at(1, r#"{"pricing":5}"#),
+                score("other", 1, 70.0, Some("hot")),
+            ])
             .await
             .unwrap();
         // Same groups, later instant; then the same score with other groups.
@@ -747,7 +750,14 @@ mod suite {
             group: Some(name.into()),
             ..Default::default()
         };
-        assert!(store.list_scores(&group("pricing")).await.unwrap().items.is_empty());
+        assert!(
+            store
+                .list_scores(&group("pricing"))
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
         let docs = store.list_scores(&group("docs")).await.unwrap();
         assert_eq!(ids(&docs), ["t"]);
         assert_eq!(docs.items[0].as_of, 3);
