@@ -742,7 +742,10 @@ mod suite {
             result: r#"{"contact_id":"t","score":55,"as_of":2,"groups":{"pricing":5}}"#.into(),
             ..at(2, "")
         };
-        store.save_scores(&[second.clone()]).await.unwrap();
+        store
+            .save_scores(std::slice::from_ref(&second))
+            .await
+            .unwrap();
         assert_eq!(store.score("t").await.unwrap(), Some(second));
         assert_eq!(store.stale_scores(2, 10).await.unwrap(), ["other"]);
         store.save_scores(&[at(3, r#"{"docs":7}"#)]).await.unwrap();
