@@ -4,7 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{Server, assert_error, line, now_plus};
+use crate::support::{Server, assert_error, line, now_plus, read};
+use leadscore_store::Store as _;
 
 fn track(user: &str, event: &str, at: &str, id: &str) -> Value {
     json!({"type":"track","userId":user,"event":event,"timestamp":at,"messageId":id})
@@ -154,6 +155,55 @@ async fn a_bad_message_in_a_batch_is_listed_and_the_good_ones_stored() {
     );
     let result = server
         .get_ok("/api/v1/contacts/c-2/score?as_of=2026-01-03T00:00:00Z")
+        .await;
+    assert_eq!(line(&result, "demo-request").unwrap()["count"], 1);
+    assert_eq!(line(&result, "pricing-visit").unwrap()["count"], 1);
+    server.stop().await;
+}
+
+/// A batch's messages are stored as sent plus the server's `receivedAt` (the text
+/// path), or, when the message has its own `receivedAt` or spans lines, the general way:
+/// either way one line that the parser reads back with the same fields.
+#[tokio::test]
+async fn batch_messages_are_stored_with_a_received_at_on_one_line() {
+    let server = Server::start().await;
+    let pretty = "{\"batch\":[\n {\"type\":\"track\",\"userId\":\"r-1\",\"event\":\"Demo Requested\",\n  \"timestamp\":\"2026-01-01T00:00:00Z\",\"messageId\":\"r-a\"},\n \
+        {\"messageId\":\"r-b\",\"type\":\"page\",\"userId\":\"r-1\",\"timestamp\":\"2026-01-02T00:00:00Z\",\"properties\":{\"url\":\"https://x.example/pricing\"}},\n \
+        {\"type\":\"track\",\"userId\":\"r-1\",\"event\":\"Email Opened\",\"messageId\":\"r-c\",\"receivedAt\":\"2026-01-03T00:00:00Z\"}\n]}";
+    let response = server
+        .client
+        .post(format!("{}/v1/batch", server.base))
+        .basic_auth(&server.write, Some(""))
+        .header("content-type", "application/json")
+        .body(pretty)
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let stored = server.state.store.history("r-1").await.unwrap();
+    assert_eq!(stored.len(), 3);
+    for event in &stored {
+        let body = &event.event.body;
+        assert!(!body.contains('\n'), "{body}");
+        let value: Value = serde_json::from_str(body).unwrap();
+        assert!(value["receivedAt"].is_string(), "{body}");
+        assert_eq!(value["userId"], "r-1");
+    }
+    // The page went the text path: the server's instant in front, the rest as sent.
+    let page = &stored[1].event;
+    assert_eq!(page.message_id.as_deref(), Some("r-b"));
+    assert!(page.body.starts_with("{\"receivedAt\":\""), "{}", page.body);
+    assert!(
+        page.body
+            .ends_with(r#""properties":{"url":"https://x.example/pricing"}}"#)
+    );
+    // Its own `receivedAt` is kept, and with no `timestamp` it is the message's time.
+    let own: Value = serde_json::from_str(&stored[2].event.body).unwrap();
+    assert_eq!(own["receivedAt"], "2026-01-03T00:00:00Z");
+    assert_eq!(stored[2].event.timestamp, 1_767_398_400_000);
+    let result = server
+        .get_ok("/api/v1/contacts/r-1/score?as_of=2026-01-04T00:00:00Z")
         .await;
     assert_eq!(line(&result, "demo-request").unwrap()["count"], 1);
     assert_eq!(line(&result, "pricing-visit").unwrap()["count"], 1);

@@ -404,18 +404,28 @@ macro_rules! impl_store {
                     // chunk instead of per message), returning the ids they stored.
                     let mut stored_ids: HashSet<String> = HashSet::new();
                     for chunk in events.chunks(INSERT_CHUNK) {
-                        let mut sql = String::from(
+                        // SQLite: `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the only
+                        // constraint a row can break is `message_id`'s (the others are
+                        // NOT NULL columns bound from non-optional fields), and a statement
+                        // that cannot abort needs no statement journal (a copy of every
+                        // page it touches, 3 % of the writer's time under load).
+                        let mut sql = String::from(if <$ty>::SINGLE_WRITER {
+                            "INSERT OR IGNORE INTO events \
+                             (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) VALUES "
+                        } else {
                             "INSERT INTO events \
-                             (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) VALUES ",
-                        );
+                             (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) VALUES "
+                        });
                         for i in 0..chunk.len() {
                             if i > 0 {
                                 sql.push_str(", ");
                             }
                             sql.push_str(&row_params(<$ty>::ANONYMOUS_PARAMS, i * 7, 7));
                         }
-                        sql.push_str(" ON CONFLICT (message_id) DO NOTHING RETURNING message_id");
-                        let mut query = sqlx::query_scalar::<_, Option<String>>(&sql);
+                        if !<$ty>::SINGLE_WRITER {
+                            sql.push_str(" ON CONFLICT (message_id) DO NOTHING RETURNING message_id");
+                        }
+                        let mut query = sqlx::query(&sql);
                         for event in chunk {
                             query = query
                                 .bind(&event.message_id)
@@ -426,7 +436,29 @@ macro_rules! impl_store {
                                 .bind(event.received_at)
                                 .bind(&event.body);
                         }
-                        stored_ids.extend(query.fetch_all(&mut *tx).await?.into_iter().flatten());
+                        if !<$ty>::SINGLE_WRITER {
+                            for row in query.fetch_all(&mut *tx).await? {
+                                stored_ids.extend(row.try_get::<Option<String>, _>(0)?);
+                            }
+                            continue;
+                        }
+                        // A single writer: the rows this statement stored are the last
+                        // `inserted` of the log (AUTOINCREMENT positions only grow, and no
+                        // one else writes), so when all were stored (the usual case) the
+                        // ids are known without a row sent back per message (each a copy
+                        // and a message from the database thread: 1 600 per group).
+                        let inserted = query.execute(&mut *tx).await?.rows_affected();
+                        if inserted == chunk.len() as u64 {
+                            stored_ids.extend(chunk.iter().filter_map(|e| e.message_id.clone()));
+                        } else if inserted > 0 {
+                            let ids: Vec<Option<String>> = sqlx::query_scalar(
+                                "SELECT message_id FROM events ORDER BY seq DESC LIMIT $1",
+                            )
+                            .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
+                            .fetch_all(&mut *tx)
+                            .await?;
+                            stored_ids.extend(ids.into_iter().flatten());
+                        }
                     }
                     // Owners of anonymous ids, looked up once per call.
                     let mut owners: HashMap<String, Option<String>> = HashMap::new();
@@ -604,7 +636,8 @@ macro_rules! impl_store {
                         .await?;
                     }
                     }
-                    self.save_groups(&mut tx, scores).await?;
+                    let all: Vec<&StoredScore> = scores.iter().collect();
+                    self.save_groups(&mut tx, &all).await?;
                     self.save_members(&mut tx, scores).await?;
                     tx.commit().await?;
                     GENERATION.fetch_add(1, Ordering::AcqRel);
@@ -616,12 +649,14 @@ macro_rules! impl_store {
                 async fn save_groups(
                     &self,
                     tx: &mut sqlx::Transaction<'static, $db>,
-                    scores: &[StoredScore],
+                    scores: &[&StoredScore],
                 ) -> Result<(), sqlx::Error> {
                     for chunk in scores.chunks(IN_CHUNK) {
+                        // Anonymous parameters on SQLite (see `row_params`): with
+                        // `$1..$500` sqlx's name look-ups were 3 % of an activation.
                         let sql = format!(
-                            "DELETE FROM score_groups WHERE contact_id IN ({})",
-                            placeholders(chunk.len())
+                            "DELETE FROM score_groups WHERE contact_id IN {}",
+                            row_params(<$ty>::ANONYMOUS_PARAMS, 0, chunk.len())
                         );
                         let mut query = sqlx::query(&sql);
                         for score in chunk {
@@ -690,55 +725,135 @@ macro_rules! impl_store {
                 /// two statements per score (each a round trip to the database thread).
                 /// Inside such a transaction the read cannot go stale, so this stores
                 /// exactly what the conditional upserts would.
+                ///
+                /// A score whose fingerprint, score, label, grade and stage equal the
+                /// stored ones (a rescoring that changed nothing but the instant: most of
+                /// an activation that did not move a contact, a tick) only has its
+                /// `as_of` and `result` rewritten: the upsert names only those columns,
+                /// so SQLite leaves the five indexes on score, label, grade and stage
+                /// alone instead of deleting and re-inserting an entry in each; and its
+                /// `score_groups` rows are rewritten only when its groups changed.
                 async fn save_scores_serial(&self, scores: &[StoredScore]) -> Result<(), sqlx::Error> {
+                    /// What a stored score is compared on: fingerprint, score bits, label,
+                    /// grade, stage.
+                    type Current = (String, u64, Option<String>, Option<String>, Option<String>);
                     let anonymous = <$ty>::ANONYMOUS_PARAMS;
                     let mut tx = self.begin_write().await?;
+                    let mut regroup: Vec<&StoredScore> = Vec::with_capacity(scores.len());
+                    // A contact saved twice in one call takes the full path each time (one
+                    // statement applies its rows in order; its groups are written last).
+                    let mut seen: HashMap<&str, usize> = HashMap::new();
+                    for score in scores {
+                        *seen.entry(score.contact_id.as_str()).or_default() += 1;
+                    }
                     for chunk in scores.chunks(SCORE_CHUNK) {
                         let sql = format!(
-                            "SELECT contact_id, fingerprint FROM scores WHERE contact_id IN {}",
+                            "SELECT contact_id, fingerprint, score, label, grade, stage FROM scores \
+                             WHERE contact_id IN {}",
                             row_params(anonymous, 0, chunk.len())
                         );
                         let mut query = sqlx::query(&sql);
                         for score in chunk {
                             query = query.bind(&score.contact_id);
                         }
-                        let mut current: HashMap<String, String> = HashMap::new();
+                        let mut current: HashMap<String, Current> = HashMap::new();
                         for row in query.fetch_all(&mut *tx).await? {
-                            current.insert(row.try_get(0)?, row.try_get(1)?);
+                            let score: f64 = row.try_get(2)?;
+                            current.insert(
+                                row.try_get(0)?,
+                                (row.try_get(1)?, score.to_bits(), row.try_get(3)?, row.try_get(4)?, row.try_get(5)?),
+                            );
                         }
                         let prints: Vec<String> = chunk.iter().map(|s| fingerprint(&s.result)).collect();
                         // In order, so that a contact saved twice compares with its first save.
                         let mut changed = Vec::new();
+                        let mut full = Vec::new();
+                        let mut light = Vec::new();
                         for (score, print) in chunk.iter().zip(&prints) {
-                            if current.get(&score.contact_id) != Some(print) {
+                            let new: Current = (
+                                print.clone(),
+                                score.score.to_bits(),
+                                score.label.clone(),
+                                score.grade.clone(),
+                                score.stage.clone(),
+                            );
+                            let old = current.get(&score.contact_id);
+                            if old.map(|c| &c.0) != Some(print) {
                                 changed.push(score);
-                                current.insert(score.contact_id.clone(), print.clone());
+                            }
+                            if seen.get(score.contact_id.as_str()) == Some(&1) && old == Some(&new) {
+                                light.push((score, print));
+                            } else {
+                                full.push((score, print));
+                                regroup.push(score);
+                            }
+                            current.insert(score.contact_id.clone(), new);
+                        }
+                        for (rows, set) in [
+                            (
+                                &full,
+                                "as_of = excluded.as_of, score = excluded.score, label = excluded.label, \
+                                 grade = excluded.grade, stage = excluded.stage, \
+                                 result = excluded.result, fingerprint = excluded.fingerprint",
+                            ),
+                            (&light, "as_of = excluded.as_of, result = excluded.result"),
+                        ] {
+                            if rows.is_empty() {
+                                continue;
+                            }
+                            let params: Vec<String> =
+                                (0..rows.len()).map(|i| row_params(anonymous, i * 8, 8)).collect();
+                            let sql = format!(
+                                "INSERT INTO scores \
+                                 (contact_id, as_of, score, label, grade, stage, result, fingerprint) \
+                                 VALUES {} ON CONFLICT (contact_id) DO UPDATE SET {set}",
+                                params.join(", ")
+                            );
+                            let mut query = sqlx::query(&sql);
+                            for (score, print) in rows {
+                                query = query
+                                    .bind(&score.contact_id)
+                                    .bind(score.as_of)
+                                    .bind(score.score)
+                                    .bind(&score.label)
+                                    .bind(&score.grade)
+                                    .bind(&score.stage)
+                                    .bind(&score.result)
+                                    .bind(*print);
+                            }
+                            query.execute(&mut *tx).await?;
+                        }
+                        if !light.is_empty() {
+                            // Their groups as stored, to rewrite only those that moved.
+                            let sql = format!(
+                                "SELECT contact_id, group_name, points FROM score_groups \
+                                 WHERE contact_id IN {} ORDER BY contact_id, group_name",
+                                row_params(anonymous, 0, light.len())
+                            );
+                            let mut query = sqlx::query(&sql);
+                            for (score, _) in &light {
+                                query = query.bind(&score.contact_id);
+                            }
+                            let mut stored: HashMap<String, Vec<(String, u64)>> = HashMap::new();
+                            for row in query.fetch_all(&mut *tx).await? {
+                                let points: f64 = row.try_get(2)?;
+                                stored
+                                    .entry(row.try_get(0)?)
+                                    .or_default()
+                                    .push((row.try_get(1)?, points.to_bits()));
+                            }
+                            for (score, _) in &light {
+                                // `score_groups` gives them by name, as the query orders them.
+                                let new: Vec<(String, u64)> = score_groups(&score.result)
+                                    .into_iter()
+                                    .map(|(group, points)| (group, points.to_bits()))
+                                    .collect();
+                                let old = stored.remove(&score.contact_id).unwrap_or_default();
+                                if old != new {
+                                    regroup.push(score);
+                                }
                             }
                         }
-                        let rows: Vec<String> =
-                            (0..chunk.len()).map(|i| row_params(anonymous, i * 8, 8)).collect();
-                        let sql = format!(
-                            "INSERT INTO scores \
-                             (contact_id, as_of, score, label, grade, stage, result, fingerprint) \
-                             VALUES {} ON CONFLICT (contact_id) DO UPDATE SET as_of = excluded.as_of, \
-                             score = excluded.score, label = excluded.label, grade = excluded.grade, \
-                             stage = excluded.stage, result = excluded.result, \
-                             fingerprint = excluded.fingerprint",
-                            rows.join(", ")
-                        );
-                        let mut query = sqlx::query(&sql);
-                        for (score, print) in chunk.iter().zip(&prints) {
-                            query = query
-                                .bind(&score.contact_id)
-                                .bind(score.as_of)
-                                .bind(score.score)
-                                .bind(&score.label)
-                                .bind(&score.grade)
-                                .bind(&score.stage)
-                                .bind(&score.result)
-                                .bind(print);
-                        }
-                        query.execute(&mut *tx).await?;
                         if changed.is_empty() {
                             continue;
                         }
@@ -762,7 +877,8 @@ macro_rules! impl_store {
                         }
                         query.execute(&mut *tx).await?;
                     }
-                    self.save_groups(&mut tx, scores).await?;
+                    self.save_groups(&mut tx, &regroup).await?;
+                    // Members carry the decaying engagement: every save writes them.
                     self.save_members(&mut tx, scores).await?;
                     tx.commit().await?;
                     GENERATION.fetch_add(1, Ordering::AcqRel);

@@ -723,6 +723,72 @@ mod suite {
         );
     }
 
+    /// A save that changes only the instant and the result's time-moved parts (same
+    /// score, label, grade, stage and fingerprint; SQLite then rewrites only `as_of` and
+    /// `result`) still moves every read on: the stored result, the staleness order and,
+    /// when they changed, the groups.
+    pub async fn saves_that_only_time_moved_keep_every_read_right(store: &impl Store) {
+        let at = |as_of: i64, groups: &str| StoredScore {
+            as_of,
+            ..grouped("t", 55.0, "warm", groups)
+        };
+        store
+            .save_scores(&[
+                at(1, r#"{"pricing":5}"#),
+                score("other", 1, 70.0, Some("hot")),
+            ])
+            .await
+            .unwrap();
+        // Same groups, later instant; then the same score with other groups.
+        let second = StoredScore {
+            result: r#"{"contact_id":"t","score":55,"as_of":2,"groups":{"pricing":5}}"#.into(),
+            ..at(2, "")
+        };
+        store
+            .save_scores(std::slice::from_ref(&second))
+            .await
+            .unwrap();
+        assert_eq!(store.score("t").await.unwrap(), Some(second));
+        assert_eq!(store.stale_scores(2, 10).await.unwrap(), ["other"]);
+        store.save_scores(&[at(3, r#"{"docs":7}"#)]).await.unwrap();
+        let group = |name: &str| ScoreQuery {
+            group: Some(name.into()),
+            ..Default::default()
+        };
+        assert!(
+            store
+                .list_scores(&group("pricing"))
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        let docs = store.list_scores(&group("docs")).await.unwrap();
+        assert_eq!(ids(&docs), ["t"]);
+        assert_eq!(docs.items[0].as_of, 3);
+        // Only the first save entered the history (the others moved only time).
+        assert_eq!(store.score_history("t").await.unwrap().len(), 1);
+        // The filters and the order by score still find it where it was.
+        let warm = ScoreQuery {
+            label: Some("warm".into()),
+            ..Default::default()
+        };
+        assert_eq!(ids(&store.list_scores(&warm).await.unwrap()), ["t"]);
+        let all = store.list_scores(&ScoreQuery::default()).await.unwrap();
+        assert_eq!(ids(&all), ["other", "t"]);
+        // A save that does move the score takes the full path again.
+        store
+            .save_scores(&[StoredScore {
+                score: 80.0,
+                ..at(4, r#"{"docs":7}"#)
+            }])
+            .await
+            .unwrap();
+        let all = store.list_scores(&ScoreQuery::default()).await.unwrap();
+        assert_eq!(ids(&all), ["t", "other"]);
+        assert_eq!(store.score_history("t").await.unwrap().len(), 1);
+    }
+
     pub async fn score_summary_counts_buckets_and_follows_rescoring(store: &impl Store) {
         let before = store.score_generation().await.unwrap();
         save_labelled(
@@ -1113,6 +1179,7 @@ macro_rules! all_suite_tests {
                 list_scores_searches_ids_and_attributes,
                 list_scores_pages_without_overlap_or_gaps,
                 list_scores_filters_by_group_best_in_the_group_first,
+                saves_that_only_time_moved_keep_every_read_right,
                 score_summary_counts_buckets_and_follows_rescoring,
                 erase_removes_everything,
                 keys_are_created_found_and_revoked,
