@@ -323,7 +323,7 @@ async fn delete_contact(
 ) -> Result<Response> {
     auth::api(&state, &headers, Access::Admin).await?;
     check_id(&id)?;
-    let _guard = state.rescore_lock(&id).lock().await;
+    let _claim = state.claims.claim_one(&id).await;
     // Its account (if any) is automated again without it once it is gone.
     let accounts = crate::accounts::keys_of(&state, std::slice::from_ref(&id)).await?;
     if state.store.erase_contact(&id).await? {

@@ -51,6 +51,7 @@ mod analytics;
 mod auth;
 mod automation;
 mod automation_api;
+mod claims;
 mod commit;
 mod contacts;
 mod dashboard;

@@ -105,7 +105,7 @@ pub async fn rescore_many(state: &AppState, ids: &[String]) -> Result<usize> {
     if ids.is_empty() {
         return Ok(0);
     }
-    let _guards = state.rescore_locks(ids).await;
+    let _claim = state.claims.claim(ids).await;
     let now = now();
     let engine = state.engine();
     let mut entries = state.history.take(&engine, ids);
@@ -246,7 +246,7 @@ pub(crate) fn adjustments(engine: &Engine, stored: &[StoredAdjustment]) -> Vec<A
 
 /// Compute `id`'s score now and store it (current score and history).
 pub async fn rescore(state: &AppState, id: &str) -> Result<Option<StoredScore>> {
-    let _guard = state.rescore_lock(id).lock().await;
+    let _claim = state.claims.claim_one(id).await;
     let now = now();
     let Some(mut result) = compute(state, id, now).await? else {
         return Ok(None);

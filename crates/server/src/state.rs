@@ -60,10 +60,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Counters for `/metrics` (per process).
     pub metrics: Arc<Metrics>,
-    /// Rescoring a contact reads its history and saves a score; two requests doing so
-    /// at once could save the older reading last. A stripe of locks (by contact id)
-    /// orders them within this process.
-    pub(crate) rescore_locks: Arc<[tokio::sync::Mutex<()>]>,
+    /// The contacts being rescored now (`claims`): two rescorings of one contact
+    /// never overlap within this process.
+    pub(crate) claims: Arc<crate::claims::ContactClaims>,
     /// Ingestion's group committer and the rescoring behind it (`commit`).
     pub(crate) committer: Arc<crate::commit::Committer>,
     /// Rescoring's cache of parsed histories (`history`).
@@ -73,9 +72,6 @@ pub struct AppState {
     /// The distribution report's cached score summaries (`reports`).
     pub(crate) reports: Arc<crate::reports::SummaryCache>,
 }
-
-/// Number of rescoring lock stripes: enough that unrelated contacts rarely wait.
-const LOCK_STRIPES: usize = 64;
 
 impl AppState {
     /// A state over `store` scoring with `engine`.
@@ -89,9 +85,7 @@ impl AppState {
             rescoring: Arc::default(),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
-            rescore_locks: (0..LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            claims: Arc::default(),
             committer: Arc::default(),
             history: Arc::default(),
             automation: Arc::default(),
@@ -122,33 +116,6 @@ impl AppState {
         // The cached histories were classified for the old model.
         self.history.clear();
     }
-
-    /// The rescoring lock of contact `id`.
-    pub(crate) fn rescore_lock(&self, id: &str) -> &tokio::sync::Mutex<()> {
-        &self.rescore_locks[stripe(id)]
-    }
-
-    /// The rescoring locks of all of `ids`, taken in stripe order (so that two batches,
-    /// or a batch and a single contact, never wait for each other in a circle).
-    pub(crate) async fn rescore_locks<'a>(
-        &'a self,
-        ids: &[String],
-    ) -> Vec<tokio::sync::MutexGuard<'a, ()>> {
-        let stripes: std::collections::BTreeSet<usize> = ids.iter().map(|id| stripe(id)).collect();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for index in stripes {
-            guards.push(self.rescore_locks[index].lock().await);
-        }
-        guards
-    }
-}
-
-/// The lock stripe of contact `id`.
-fn stripe(id: &str) -> usize {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut hasher);
-    usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0)
 }
 
 /// The model requests score with.

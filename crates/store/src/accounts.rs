@@ -25,7 +25,9 @@
 use std::future::Future;
 
 use crate::automation::{AccountOwner, FiredEdge, TriggerState, TriggerStatus};
-use crate::{Millis, Result};
+use std::collections::BTreeMap;
+
+use crate::{Millis, Result, StoredScore};
 
 /// One member of an account, as its current score has it.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +113,15 @@ pub(crate) fn membership(contact_id: &str, result: &str) -> Option<AccountMember
         engagement: named.engagement.filter(|e| e.is_finite()).unwrap_or(0.0),
         disqualified: named.disqualified,
     })
+}
+
+/// The memberships of `scores`' results by contact ([`membership`]; a contact saved
+/// twice keeps its last), as the store's `save_members` writes them.
+pub(crate) fn memberships(scores: &[StoredScore]) -> BTreeMap<String, Option<AccountMember>> {
+    scores
+        .iter()
+        .map(|s| (s.contact_id.clone(), membership(&s.contact_id, &s.result)))
+        .collect()
 }
 
 /// The `LIKE` pattern (with `ESCAPE '\\'`) of a JSON text naming `contact_id` as a
@@ -215,12 +226,12 @@ macro_rules! impl_accounts {
 
             use super::*;
             use crate::accounts::{
-                membership, AccountAssignment, AccountMember, AccountTriggerCheck, Accounts,
+                AccountAssignment, AccountMember, AccountTriggerCheck, Accounts,
                 MEMBER_COLUMNS,
             };
             use crate::automation::{AccountOwner, FiredEdge, TriggerState, ACCOUNT_OWNER_COLUMNS};
             use crate::backend::{row_params, IN_CHUNK};
-            use crate::{Millis, Result, StoredScore};
+            use crate::{Millis, Result};
             use super::automation_impl::{insert_account_assignment, record_edges, retry, Subject};
 
             type DbRow = <$db as sqlx::Database>::Row;
@@ -306,17 +317,13 @@ macro_rules! impl_accounts {
                 pub(crate) async fn save_members(
                     &self,
                     tx: &mut sqlx::Transaction<'static, $db>,
-                    scores: &[StoredScore],
+                    last: &BTreeMap<String, Option<AccountMember>>,
                 ) -> Result<(), sqlx::Error> {
                     let anonymous = <$ty>::ANONYMOUS_PARAMS;
-                    let last: BTreeMap<&str, Option<AccountMember>> = scores
-                        .iter()
-                        .map(|s| (s.contact_id.as_str(), membership(&s.contact_id, &s.result)))
-                        .collect();
                     let gone: Vec<&str> = last
                         .iter()
                         .filter(|(_, m)| m.is_none())
-                        .map(|(id, _)| *id)
+                        .map(|(id, _)| id.as_str())
                         .collect();
                     for chunk in gone.chunks(IN_CHUNK) {
                         let sql = format!(
