@@ -339,10 +339,10 @@ macro_rules! impl_store {
 
             use super::*;
             use crate::backend::{
-                backoff, Derived, INSERT_CHUNK, decode_cursor, encode_cursor, fingerprint, like_pattern, page_limit,
+                backoff, Derived, INSERT_CHUNK, decode_cursor, encode_cursor, like_pattern, page_limit,
                 ADJUSTMENT_COLUMNS, EVENT_COLUMNS, IN_CHUNK, KEY_COLUMNS, MAX_ATTEMPTS,
                 MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, QUALIFIED_SCORE_COLUMNS, SCORE_COLUMNS,
-                placeholders, row_params, score_groups, around_positions, SCORE_CHUNK,
+                placeholders, row_params, around_positions, SCORE_CHUNK,
             };
             use crate::{
                 Appended, Contact, ContactDelta, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
@@ -641,9 +641,11 @@ macro_rules! impl_store {
                     if <$ty>::SINGLE_WRITER {
                         return self.save_scores_serial(scores).await;
                     }
+                    // Parsed once, before the transaction, as on SQLite: the results
+                    // are read for fingerprints, groups and memberships alike.
+                    let derived = Derived::of(scores);
                     let mut tx = self.begin_write().await?;
-                    for score in scores {
-                    let print = fingerprint(&score.result);
+                    for (score, print) in scores.iter().zip(&derived.prints) {
                     // Changes a row only when the fingerprint differs (or the row is
                     // new); only then does the history grow. Atomic on both backends.
                     let changed = sqlx::query(
@@ -663,7 +665,7 @@ macro_rules! impl_store {
                     .bind(&score.grade)
                     .bind(&score.stage)
                     .bind(&score.result)
-                    .bind(&print)
+                    .bind(print)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -697,15 +699,13 @@ macro_rules! impl_store {
                         .await?;
                     }
                     }
-                    let groups: Vec<Vec<(String, f64)>> =
-                        scores.iter().map(|s| score_groups(&s.result)).collect();
                     let all: Vec<(&str, &[(String, f64)])> = scores
                         .iter()
-                        .zip(&groups)
+                        .zip(&derived.groups)
                         .map(|(s, g)| (s.contact_id.as_str(), g.as_slice()))
                         .collect();
                     self.save_groups(&mut tx, &all).await?;
-                    self.save_members(&mut tx, &crate::accounts::memberships(scores)).await?;
+                    self.save_members(&mut tx, &derived.members).await?;
                     tx.commit().await?;
                     GENERATION.fetch_add(1, Ordering::AcqRel);
                     Ok(())
