@@ -42,7 +42,7 @@ const READER_CACHE_SIZE: &str = "-2000";
 /// after about every commit, writing each of those pages to the database file again (and
 /// syncing it). With 10,000 pages a checkpoint covers a dozen commits, and the index
 /// pages they all touched are copied once: 0.8x the bytes written per message and
-/// 1.15x the durable ingestion (same-run alternated benchmark, README).
+/// 1.10x the durable ingestion (five alternated pairs, README, fourth round).
 const WAL_AUTOCHECKPOINT: &str = "10000";
 
 /// Bytes the WAL file is cut back to after a checkpoint lets SQLite reuse it (64 MiB):
