@@ -54,13 +54,14 @@ async function drawn(page) {
     && document.querySelector("#view").getAttribute("aria-busy") === "false");
 }
 
-// A chart's bars are waited for as attached, not visible: a band with no conversions is a
-// bar of height 0, which Playwright counts as hidden (the seed is relative to today, so
-// which band is empty changes from day to day).
-async function go(page, hash, selector) {
+// Open a view and wait for `selector` in the given Playwright `state`. A chart's bars
+// are waited for as "attached", not "visible": a band with no conversions is a bar of
+// height 0, which Playwright counts as hidden (the seed is relative to today, so which
+// band is empty changes from day to day).
+async function go(page, hash, selector, state = "visible") {
   await page.evaluate((h) => { location.hash = h; }, hash);
   await drawn(page);
-  await page.waitForSelector(selector, selector.includes("rect.bar") ? { state: "attached" } : {});
+  await page.waitForSelector(selector, { state });
 }
 
 async function shot(page, name) {
@@ -198,7 +199,7 @@ try {
 
   // ---- reports
   step("the report charts render");
-  await go(page, "#/reports", "#histogram rect.bar");
+  await go(page, "#/reports", "#histogram rect.bar", "attached");
   const report = await api(adminKey, "/api/v1/reports/distribution?bucket=10");
   assert.equal(await page.$$eval("#histogram rect.bar", (r) => r.length), report.buckets.length);
   assert.ok(await page.$$eval("#funnel rect.bar", (r) => r.length) > 0);
@@ -312,7 +313,7 @@ try {
     await shot(phone, "contact-phone");
     await go(phone, "#/model", "#model-text");
     await shot(phone, "model-phone");
-    await go(phone, "#/reports", "#conversion-band rect.bar");
+    await go(phone, "#/reports", "#conversion-band rect.bar", "attached");
     const reportOverflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(reportOverflow <= 1, `the reports fit a phone (overflow ${reportOverflow}px)`);
     await phone.waitForSelector("#account-conversion-band rect.bar", { state: "attached" });
