@@ -60,7 +60,7 @@ WRITE=$(key "$DB" write)
 start "$DB"
 "$LOAD" "$BASE" "$WRITE" "$CLIENTS" "$SECONDS_" batch
 "$LOAD" "$BASE" "$WRITE" "$CLIENTS" "$SECONDS_" single
-curl -s "$BASE/metrics" | grep '^leadscore_history_reads_total' || true
+curl -s "$BASE/metrics" | grep -E "^leadscore_(history_reads|group_commits|rescored|events_ingested)_total" || true
 stop
 fi
 

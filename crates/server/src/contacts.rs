@@ -327,6 +327,7 @@ async fn delete_contact(
     // Its account (if any) is automated again without it once it is gone.
     let accounts = crate::accounts::keys_of(&state, std::slice::from_ref(&id)).await?;
     if state.store.erase_contact(&id).await? {
+        state.history.forget(&id);
         tracing::info!(contact = %id, "contact erased");
         crate::accounts::settle(&state, &accounts, crate::scoring::now()).await?;
         Ok(StatusCode::NO_CONTENT.into_response())

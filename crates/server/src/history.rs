@@ -30,7 +30,10 @@
 //!   some away, on this server or another), and
 //! * the history still holds exactly as many messages at or before the position
 //!   (on PostgreSQL, a transaction holding a lower position can commit after a
-//!   higher one was read; it is then counted and the entry re-read).
+//!   higher one was read; it is then counted and the entry re-read). SQLite commits
+//!   positions in order, so it does not count (the count grew with the history):
+//!   there only a link or an erasure changes the part before, and both are checked
+//!   above; an erasure through this server also forgets the entry.
 //!
 //! Otherwise the whole history is read again and the entry rebuilt. So the cache is
 //! only a shortcut: a result never depends on whether an entry was there.
@@ -120,7 +123,7 @@ impl Entry {
         Weak::ptr_eq(&self.engine, &Arc::downgrade(engine))
             && delta.contact.as_ref().map(|c| c.created_at) == self.created_at
             && delta.links == self.links
-            && delta.before == self.read
+            && delta.before.is_none_or(|before| before == self.read)
     }
 
     /// Add `delta`'s messages (parsed and classified with `engine`).
@@ -327,6 +330,16 @@ impl HistoryCache {
             self.deltas.load(Ordering::Relaxed),
             self.full.load(Ordering::Relaxed),
         )
+    }
+
+    /// Forget the entry of `id` (the contact was erased: a contact made later under the
+    /// same id starts from nothing).
+    pub fn forget(&self, id: &str) {
+        let mut inner = self.lock();
+        inner.previous.remove(id);
+        if let Some(entry) = inner.current.remove(id) {
+            inner.current_cost -= entry.cost();
+        }
     }
 
     /// Forget every entry (a model activation: they were classified for the old one).

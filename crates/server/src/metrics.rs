@@ -2,6 +2,11 @@
 //!
 //! * `leadscore_events_ingested_total`: messages newly stored by ingestion.
 //! * `leadscore_events_duplicate_total`: messages acknowledged but already stored.
+//! * `leadscore_group_commits_total`: ingestion transactions (each one fsync); messages
+//!   over commits is the group size the load reached.
+//! * `leadscore_rescored_total`: contacts rescored after their history changed
+//!   (ingestion, imports); rescorings over messages says how many events one rescoring
+//!   covered.
 //! * `leadscore_http_requests_total{route,status}`: requests by route pattern (never
 //!   the raw path, so ids do not blow up the label set) and status.
 //! * `leadscore_http_request_duration_seconds{route}`: a latency histogram.
@@ -30,6 +35,8 @@ const BOUNDS: [f64; 14] = [
 pub struct Metrics {
     events_ingested: AtomicU64,
     events_duplicate: AtomicU64,
+    group_commits: AtomicU64,
+    rescored: AtomicU64,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     durations: Mutex<BTreeMap<String, Histogram>>,
 }
@@ -48,6 +55,12 @@ impl Metrics {
         self.events_ingested.fetch_add(inserted, Ordering::Relaxed);
         self.events_duplicate
             .fetch_add(duplicates, Ordering::Relaxed);
+        self.group_commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count `contacts` rescored in the background after their history changed.
+    pub fn rescored(&self, contacts: u64) {
+        self.rescored.fetch_add(contacts, Ordering::Relaxed);
     }
 
     /// Count a finished request.
@@ -81,6 +94,17 @@ impl Metrics {
              # TYPE leadscore_events_duplicate_total counter\n\
              leadscore_events_duplicate_total {}",
             self.events_duplicate.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP leadscore_group_commits_total Ingestion transactions (one fsync each).\n\
+             # TYPE leadscore_group_commits_total counter\n\
+             leadscore_group_commits_total {}\n\
+             # HELP leadscore_rescored_total Contacts rescored after their history changed.\n\
+             # TYPE leadscore_rescored_total counter\n\
+             leadscore_rescored_total {}",
+            self.group_commits.load(Ordering::Relaxed),
+            self.rescored.load(Ordering::Relaxed)
         );
         out.push_str(
             "# HELP leadscore_http_requests_total HTTP requests by route and status.\n\
@@ -160,6 +184,8 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("leadscore_events_ingested_total 3\n"));
         assert!(text.contains("leadscore_events_duplicate_total 1\n"));
+        assert!(text.contains("leadscore_group_commits_total 1\n"), "{text}");
+        assert!(text.contains("leadscore_rescored_total 0\n"), "{text}");
         assert!(
             text.contains("leadscore_http_requests_total{route=\"/v1/track\",status=\"200\"} 2")
         );

@@ -1236,6 +1236,15 @@ macro_rules! impl_store {
                         }
                         // ...and how many messages it has at or before (an index-only
                         // count, for the contacts read from a position).
+                        if !<$ty>::COUNTS_BEFORE {
+                            continue;
+                        }
+                        // Counted: none unless the count below finds some.
+                        for (id, _) in chunk {
+                            if let Some(&i) = position.get(id.as_str()) {
+                                all[i].before = Some(0);
+                            }
+                        }
                         let held: Vec<&(String, i64)> = chunk.iter().filter(|(_, after)| *after > 0).collect();
                         if held.is_empty() {
                             continue;
@@ -1258,7 +1267,7 @@ macro_rules! impl_store {
                             let owner: String = row.try_get(0)?;
                             let count: i64 = row.try_get(1)?;
                             if let Some(&i) = position.get(owner.as_str()) {
-                                all[i].before = u64::try_from(count).unwrap_or(0);
+                                all[i].before = Some(u64::try_from(count).unwrap_or(0));
                             }
                         }
                     }

@@ -150,8 +150,15 @@ pub struct ContactDelta {
     /// The anonymous ids linked to it (the store's links), sorted.
     pub links: Vec<String>,
     /// How many messages of its history (as [`Store::history`] reads it) are at or
-    /// before the position asked for.
-    pub before: u64,
+    /// before the position asked for; `None` where the backend does not need to count
+    /// them. SQLite commits one writer at a time and gives every message a position
+    /// above all committed ones (`AUTOINCREMENT`, never reused), so a message can only
+    /// join a history at or before a position already read through a new link (which
+    /// [`ContactDelta::links`] shows) and leave it only by erasure (which removes the
+    /// record and the links): the count, which grew with the history, would say
+    /// nothing more. PostgreSQL counts: a transaction holding a lower position can
+    /// commit after a higher one was read.
+    pub before: Option<u64>,
     /// The messages of its history after the position asked for, in log order.
     pub history: Vec<StoredEvent>,
 }

@@ -93,6 +93,10 @@ impl PostgresStore {
     pub(crate) const JOIN_IN_ORDER: &str = "JOIN";
     /// Whether multi-row inserts use anonymous parameters: PostgreSQL numbers its parameters (`$N`); it has no `?`.
     pub(crate) const ANONYMOUS_PARAMS: bool = false;
+    /// Whether a delta read counts the history at or before its position: PostgreSQL:
+    /// yes, a transaction holding a lower position can commit after a higher one was
+    /// read (see [`crate::ContactDelta::before`]).
+    pub(crate) const COUNTS_BEFORE: bool = true;
 }
 
 crate::backend::impl_store!(PostgresStore, sqlx::Postgres, "./migrations/postgres");

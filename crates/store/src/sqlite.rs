@@ -154,6 +154,9 @@ impl SqliteStore {
     pub(crate) const JOIN_IN_ORDER: &str = "CROSS JOIN";
     /// Whether multi-row inserts use anonymous parameters: SQLite: `?` (see `backend::row_params`).
     pub(crate) const ANONYMOUS_PARAMS: bool = true;
+    /// Whether a delta read counts the history at or before its position: SQLite: no,
+    /// positions are committed in order (see [`crate::ContactDelta::before`]).
+    pub(crate) const COUNTS_BEFORE: bool = false;
 }
 
 crate::backend::impl_store!(SqliteStore, sqlx::Sqlite, "./migrations/sqlite");
