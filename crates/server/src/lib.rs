@@ -75,6 +75,8 @@ mod transfer;
 
 use std::future::Future;
 
+pub use auth::KEYS_FRESH;
+
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;

@@ -71,6 +71,8 @@ pub struct AppState {
     pub(crate) automation: Arc<crate::deliver::Shared>,
     /// The distribution report's cached score summaries (`reports`).
     pub(crate) reports: Arc<crate::reports::SummaryCache>,
+    /// The usable keys as last read from the store (`auth`).
+    pub(crate) keys: Arc<crate::auth::KeySnapshot>,
 }
 
 impl AppState {
@@ -90,6 +92,7 @@ impl AppState {
             history: Arc::default(),
             automation: Arc::default(),
             reports: Arc::default(),
+            keys: Arc::default(),
         }
     }
 

@@ -234,13 +234,46 @@ async fn keys_and_roles_guard_the_api() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    // A revoked key opens nothing.
+    // A key made after the server read its keys works at once.
     use leadscore_store::Store as _;
-    let keys = server.state.store.keys().await.unwrap();
-    let read_id = keys.iter().find(|k| k.role == "read").unwrap().id.clone();
-    assert!(server.state.store.revoke_key(&read_id, 1).await.unwrap());
     let (status, _) = server.get("/api/v1/contacts").await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::OK, "the key snapshot is read");
+    let secret =
+        crate::support::create_key(&server.state.store, leadscore_server::keys::Role::Read).await;
+    let (status, _) = server
+        .api(Method::GET, Some(&secret), "/api/v1/contacts", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a new key is looked up in the store"
+    );
+    // A revoked key opens nothing once the server's snapshot of the keys is older than
+    // KEYS_FRESH (100 ms), however often it is used meanwhile.
+    let keys = server.state.store.keys().await.unwrap();
+    let hash = leadscore_server::keys::hash_secret(&server.read);
+    let read_id = keys.iter().find(|k| k.hash == hash).unwrap().id.clone();
+    assert!(server.state.store.revoke_key(&read_id, 1).await.unwrap());
+    let revoked = std::time::Instant::now();
+    loop {
+        // A request that worked was checked after it was sent, so it was sent less
+        // than KEYS_FRESH after the revocation.
+        let waited = revoked.elapsed();
+        let (status, _) = server.get("/api/v1/contacts").await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            waited <= leadscore_server::KEYS_FRESH,
+            "a revoked key still worked after {waited:?}"
+        );
+    }
+    // The other keys go on working.
+    let (status, _) = server
+        .api(Method::GET, Some(&secret), "/api/v1/contacts", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
     server.stop().await;
 }
 
