@@ -136,14 +136,17 @@ impl KeySnapshot {
         }
     }
 
-    /// Replace the snapshot with `keys`, read from the store after `read_at`.
-    fn put(&self, read_at: Instant, keys: Vec<KeyRecord>) {
-        let usable = keys
+    /// Replace the snapshot with `keys`, read from the store after `read_at`; the
+    /// usable key with `hash` among them.
+    fn put(&self, read_at: Instant, keys: Vec<KeyRecord>, hash: &str) -> Option<KeyRecord> {
+        let usable: HashMap<String, KeyRecord> = keys
             .into_iter()
             .filter(|key| key.revoked_at.is_none())
             .map(|key| (key.hash.clone(), key))
             .collect();
+        let held = usable.get(hash).cloned();
         *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = Some((read_at, usable));
+        held
     }
 }
 
@@ -161,12 +164,7 @@ async fn lookup(state: &AppState, secret: &str) -> Result<(Role, KeyRecord)> {
             // Taken before the read, so the snapshot is never younger than its data.
             let read_at = Instant::now();
             let keys = state.store.keys().await?;
-            let record = keys
-                .iter()
-                .find(|key| key.hash == hash && key.revoked_at.is_none())
-                .cloned();
-            state.keys.put(read_at, keys);
-            record
+            state.keys.put(read_at, keys, &hash)
         }
     }
     .ok_or_else(|| Error::Unauthorized("unknown or revoked key".into()))?;

@@ -212,6 +212,7 @@ async fn commit(state: &AppState, events: &[NewEvent], replies: Vec<oneshot::Sen
             state
                 .metrics
                 .ingested(appended.inserted, appended.duplicates);
+            state.metrics.group_committed();
             {
                 let mut pending = state.committer.lock();
                 pending.contacts.extend(appended.contacts);
@@ -256,21 +257,19 @@ async fn rescorer(state: AppState) {
         let contacts: Vec<String> = contacts.into_iter().collect();
         let mut failed = Vec::new();
         for batch in contacts.chunks(RESCORE_BATCH) {
-            let outcome = scoring::rescore_many(&state, batch).await;
-            if outcome.is_ok() {
+            let Err(error) = scoring::rescore_many(&state, batch).await else {
                 state.metrics.rescored(batch.len() as u64);
-            }
-            if let Err(error) = outcome {
-                // One contact can spoil a batch (say, unreadable stored attributes):
-                // rescore this one contact by contact, so the others are not held up.
-                tracing::warn!(%error, contacts = batch.len(), "batch rescoring failed; one by one");
-                for id in batch {
-                    match scoring::rescore(&state, id).await {
-                        Ok(_) => state.metrics.rescored(1),
-                        Err(error) => {
-                            tracing::error!(contact = %id, %error, "rescoring failed; will retry");
-                            failed.push(id.clone());
-                        }
+                continue;
+            };
+            // One contact can spoil a batch (say, unreadable stored attributes): rescore
+            // this one contact by contact, so the others are not held up.
+            tracing::warn!(%error, contacts = batch.len(), "batch rescoring failed; one by one");
+            for id in batch {
+                match scoring::rescore(&state, id).await {
+                    Ok(_) => state.metrics.rescored(1),
+                    Err(error) => {
+                        tracing::error!(contact = %id, %error, "rescoring failed; will retry");
+                        failed.push(id.clone());
                     }
                 }
             }

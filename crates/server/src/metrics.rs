@@ -2,8 +2,9 @@
 //!
 //! * `leadscore_events_ingested_total`: messages newly stored by ingestion.
 //! * `leadscore_events_duplicate_total`: messages acknowledged but already stored.
-//! * `leadscore_group_commits_total`: ingestion transactions (each one fsync); messages
-//!   over commits is the group size the load reached.
+//! * `leadscore_group_commits_total`: transactions of the ingestion endpoints' group
+//!   committer (each one fsync); their messages over commits is the group size the
+//!   load reached.
 //! * `leadscore_rescored_total`: contacts rescored after their history changed
 //!   (ingestion, imports); rescorings over messages says how many events one rescoring
 //!   covered.
@@ -55,6 +56,10 @@ impl Metrics {
         self.events_ingested.fetch_add(inserted, Ordering::Relaxed);
         self.events_duplicate
             .fetch_add(duplicates, Ordering::Relaxed);
+    }
+
+    /// Count one group commit of the ingestion endpoints (not an import's append).
+    pub fn group_committed(&self) {
         self.group_commits.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -179,6 +184,7 @@ mod tests {
     fn renders_counters_and_cumulative_buckets() {
         let metrics = Metrics::default();
         metrics.ingested(3, 1);
+        metrics.group_committed();
         metrics.request("/v1/track", 200, 0.0007);
         metrics.request("/v1/track", 200, 0.003);
         let text = metrics.render();

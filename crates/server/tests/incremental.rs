@@ -1,11 +1,11 @@
 //! The rescoring's history cache (only the messages appended since a contact's last
 //! rescoring are read and parsed) gives exactly the scores of a full re-read: random
 //! rounds of out-of-order events, identify calls with traits, anonymous visits, merges
-//! (`identify` with both ids, `alias`) and links moved to an earlier claimant, each
-//! and erasures of a contact that later messages make again, each
-//! followed by a comparison of every stored score (the cached path) with the score the
-//! server computes from the whole stored history at the same instant
-//! (`?as_of=`, `Engine::score`).
+//! (`identify` with both ids, `alias`), links moved to an earlier claimant and
+//! erasures of a contact that later messages make again, each followed by a
+//! comparison of every stored score (the cached path) with the score the server
+//! computes from the whole stored history at the same instant (`?as_of=`,
+//! `Engine::score`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

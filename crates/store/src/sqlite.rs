@@ -39,8 +39,8 @@ const READER_CACHE_SIZE: &str = "-2000";
 /// default is 1,000 pages, 4 MB). Under ingestion every message dirties a leaf page of
 /// the `message_id` index and one of the `user_id` index, each at a random place, so a
 /// group commit of 800 messages writes some 3 MB (measured); with the default the
-/// writer checkpointed after about every commit, writing each of those pages to the database file again (and
-/// syncing it). With 10,000 pages a checkpoint covers a dozen commits, and the index
+/// writer checkpointed after about every commit, writing each of those pages to the
+/// database file again (and syncing it). With 10,000 pages a checkpoint covers a dozen commits, and the index
 /// pages they all touched are copied once: 0.8x the bytes written per message and
 /// 1.10x the durable ingestion (five alternated pairs, README, fourth round).
 const WAL_AUTOCHECKPOINT: &str = "10000";
