@@ -7,8 +7,8 @@
 # measure other builds (say, a baseline) with the same script.
 #
 # 1. Durable ingestion on SQLite: /v1/batch requests of 100 events from CLIENTS
-#    concurrent clients for SECONDS (each 200 only after the group commit; random,
-#    UUID-like messageIds, as real clients send), then
+#    concurrent clients for SECONDS (each 200 only after the group commit; random
+#    UUID messageIds, as real clients send), then
 #    single-event /v1/track requests (p50/p99 latency).
 # 2. The same batch ingestion on the PostgreSQL at 127.0.0.1:5432 (a database of its
 #    own, dropped and made again).
