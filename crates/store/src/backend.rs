@@ -6,11 +6,14 @@
 //! an `impl Store` for each backend; a backend only supplies its pools, how it begins
 //! a write transaction and which errors are worth retrying.
 //!
-//! Concurrency rests on constraints, never on read-then-write: a duplicate message is
-//! one that the `UNIQUE (message_id)` index refused, a link is kept or replaced by one
-//! conditional upsert, and a score enters the history only when the conditional
-//! upsert of the current score changed a row. Two servers appending to one
-//! PostgreSQL therefore store every message exactly once.
+//! Concurrency rests on constraints, never on read-then-write: on PostgreSQL a
+//! duplicate message is one that the `UNIQUE (message_id)` index refused, a link is
+//! kept or replaced by one conditional upsert, and a score enters the history only
+//! when the conditional upsert of the current score changed a row. Two servers
+//! appending to one PostgreSQL therefore store every message exactly once. SQLite,
+//! whose write transactions exclude each other, deduplicates against an in-memory set
+//! of the log's ids brought up to date inside the append's transaction (`seen.rs`):
+//! a random-keyed unique index cost a page written per message.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -454,6 +457,31 @@ macro_rules! impl_store {
             }
 
             impl $ty {
+                /// SQLite: bring the set of stored ids (`seen.rs`) up to date with the
+                /// log, inside a write transaction (so nothing is appended meanwhile).
+                async fn catch_up(
+                    &self,
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                ) -> Result<(), sqlx::Error> {
+                    loop {
+                        let through = self.seen().map_or(0, |seen| seen.through());
+                        let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+                            "SELECT seq, message_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                        )
+                        .bind(through)
+                        .bind(crate::seen::CATCH_UP_ROWS)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                        let more = rows.len() as i64 == crate::seen::CATCH_UP_ROWS;
+                        if let Some(mut seen) = self.seen() {
+                            seen.learn(rows);
+                        }
+                        if !more {
+                            return Ok(());
+                        }
+                    }
+                }
+
                 /// One attempt at [`Store::append`]: one transaction.
                 async fn append_once(&self, events: &[NewEvent]) -> Result<Appended, sqlx::Error> {
                     let mut tx = self.begin_write().await?;
@@ -461,15 +489,44 @@ macro_rules! impl_store {
                     let mut contacts = BTreeSet::new();
                     // Users named by inserted messages, with when we first heard of them.
                     let mut users: BTreeMap<String, Millis> = BTreeMap::new();
-                    // Which messages the log took: multi-row inserts (one statement per
-                    // chunk instead of per message), returning the ids they stored.
+                    // Which messages the log takes (a repeated `messageId` is stored once,
+                    // at its first occurrence), inserted by multi-row statements (one per
+                    // chunk instead of one per message).
+                    let mut stored: Vec<bool> = vec![true; events.len()];
+                    // SQLite: the new messages' digests, for the in-memory set after the commit.
+                    let mut fresh = Vec::new();
+                    if self.seen().is_some() {
+                        // Decided before the insert, against the set of stored ids
+                        // (`seen.rs`), brought up to date first: the write lock is
+                        // held, so no one appends between this read and the commit.
+                        self.catch_up(&mut tx).await?;
+                        if let Some(seen) = self.seen() {
+                            let mut in_call = HashSet::new();
+                            for (event, stored) in events.iter().zip(&mut stored) {
+                                if let Some(id) = &event.message_id {
+                                    let digest = seen.digest(id);
+                                    *stored = !seen.contains(digest) && in_call.insert(digest);
+                                    if *stored {
+                                        fresh.push(digest);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    // Several writers (PostgreSQL): the `UNIQUE (message_id)` index
+                    // decides, and each statement returns the ids it stored.
                     let mut stored_ids: HashSet<String> = HashSet::new();
-                    for chunk in events.chunks(INSERT_CHUNK) {
-                        // SQLite: `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: the only
-                        // constraint a row can break is `message_id`'s (the others are
-                        // NOT NULL columns bound from non-optional fields), and a statement
-                        // that cannot abort needs no statement journal (a copy of every
-                        // page it touches, 3 % of the writer's time under load).
+                    let new: Vec<&NewEvent> = events
+                        .iter()
+                        .zip(&stored)
+                        .filter_map(|(event, stored)| stored.then_some(event))
+                        .collect();
+                    for chunk in new.chunks(INSERT_CHUNK) {
+                        // SQLite: `OR IGNORE` though no row can conflict (the log has no
+                        // unique index there, and the NOT NULL columns are bound from
+                        // non-optional fields): a statement that cannot abort needs no
+                        // statement journal (a copy of every page it touches, 3 % of the
+                        // writer's time under load). A refused row is still an error.
                         let mut sql = String::from(if <$ty>::SINGLE_WRITER {
                             "INSERT OR IGNORE INTO events \
                              (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) VALUES "
@@ -497,42 +554,35 @@ macro_rules! impl_store {
                                 .bind(event.received_at)
                                 .bind(&event.body);
                         }
-                        if !<$ty>::SINGLE_WRITER {
+                        if <$ty>::SINGLE_WRITER {
+                            let inserted = query.execute(&mut *tx).await?.rows_affected();
+                            if inserted != chunk.len() as u64 {
+                                return Err(sqlx::Error::Protocol(format!(
+                                    "the log took {inserted} of {} messages",
+                                    chunk.len()
+                                )));
+                            }
+                        } else {
                             for row in query.fetch_all(&mut *tx).await? {
                                 stored_ids.extend(row.try_get::<Option<String>, _>(0)?);
                             }
-                            continue;
                         }
-                        // A single writer: the rows this statement stored are the last
-                        // `inserted` of the log (AUTOINCREMENT positions only grow, and no
-                        // one else writes), so when all were stored (the usual case) the
-                        // ids are known without a row sent back per message (each a copy
-                        // and a message from the database thread: 1 600 per group).
-                        let inserted = query.execute(&mut *tx).await?.rows_affected();
-                        if inserted == chunk.len() as u64 {
-                            stored_ids.extend(chunk.iter().filter_map(|e| e.message_id.clone()));
-                        } else if inserted > 0 {
-                            let ids: Vec<Option<String>> = sqlx::query_scalar(
-                                "SELECT message_id FROM events ORDER BY seq DESC LIMIT $1",
-                            )
-                            .bind(i64::try_from(inserted).unwrap_or(i64::MAX))
-                            .fetch_all(&mut *tx)
-                            .await?;
-                            stored_ids.extend(ids.into_iter().flatten());
+                    }
+                    if !<$ty>::SINGLE_WRITER {
+                        // A stored id belongs to its first occurrence in the call (the
+                        // later ones conflicted with it).
+                        for (event, stored) in events.iter().zip(&mut stored) {
+                            if let Some(id) = &event.message_id {
+                                *stored = stored_ids.remove(id);
+                            }
                         }
                     }
                     // Owners of anonymous ids, looked up once per call.
                     let mut owners: HashMap<String, Option<String>> = HashMap::new();
                     // Outcomes the new messages record (`Order Completed`, ...).
                     let mut outcomes = Vec::new();
-                    for event in events {
-                        // A stored id belongs to its first occurrence in the call (the
-                        // later ones conflicted with it).
-                        let inserted = match &event.message_id {
-                            Some(id) => stored_ids.remove(id),
-                            None => true,
-                        };
-                        if !inserted {
+                    for (event, stored) in events.iter().zip(stored) {
+                        if !stored {
                             appended.duplicates += 1;
                             continue;
                         }
@@ -614,7 +664,16 @@ macro_rules! impl_store {
                             .execute(&mut *tx)
                             .await?;
                     }
+                    // Where the log ends now, for the set of stored ids (SQLite).
+                    let through: Option<i64> = if self.seen().is_some() {
+                        sqlx::query_scalar("SELECT max(seq) FROM events").fetch_one(&mut *tx).await?
+                    } else {
+                        None
+                    };
                     tx.commit().await?;
+                    if let Some(mut seen) = self.seen() {
+                        seen.record(fresh, through.unwrap_or(0));
+                    }
                     appended.contacts = contacts.into_iter().collect();
                     Ok(appended)
                 }
@@ -1004,6 +1063,20 @@ macro_rules! impl_store {
                 /// One attempt at [`Store::erase_contact`].
                 async fn erase_contact_once(&self, id: &str) -> Result<bool, sqlx::Error> {
                     let mut tx = self.begin_write().await?;
+                    // SQLite: the ids of the messages erased leave the set of stored ids
+                    // once the erasure committed (a message sent again is new again).
+                    let mut erased_ids: Vec<String> = Vec::new();
+                    if self.seen().is_some() {
+                        for sql in [
+                            "SELECT message_id FROM events WHERE user_id IS NULL AND anonymous_id IN \
+                             (SELECT anonymous_id FROM links WHERE user_id = $1) AND message_id IS NOT NULL",
+                            "SELECT message_id FROM events WHERE user_id = $1 AND message_id IS NOT NULL",
+                        ] {
+                            erased_ids.extend(
+                                sqlx::query_scalar::<_, String>(sql).bind(id).fetch_all(&mut *tx).await?,
+                            );
+                        }
+                    }
                     let mut erased = 0;
                     for sql in [
                         "DELETE FROM events WHERE user_id IS NULL AND anonymous_id IN \
@@ -1038,6 +1111,9 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
+                    if let Some(mut seen) = self.seen() {
+                        seen.forget(erased_ids.iter().map(String::as_str));
+                    }
                     GENERATION.fetch_add(1, Ordering::AcqRel);
                     Ok(erased > 0)
                 }

@@ -34,6 +34,7 @@ pub mod automation;
 mod backend;
 pub mod outcomes;
 pub mod postgres;
+mod seen;
 pub mod sqlite;
 
 pub use accounts::Accounts;
@@ -307,7 +308,9 @@ pub trait Store: Send + Sync + 'static {
     /// Append messages to the log in one transaction, skipping `messageId`s already
     /// stored (and repeated within `events`: the first wins). Durable when it returns.
     /// `identify` messages with both ids, and `alias` messages, link the anonymous id
-    /// to the user id.
+    /// to the user id. Appending nothing stores nothing; on SQLite it reads the ids of
+    /// messages appended since this store last looked (all of them, the first time:
+    /// `seen.rs`), which `serve` does at start so that no request waits for it.
     fn append(&self, events: &[NewEvent]) -> impl Future<Output = Result<Appended>> + Send;
 
     /// A contact's history: its own messages and those of every anonymous id linked

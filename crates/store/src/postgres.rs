@@ -69,6 +69,12 @@ impl PostgresStore {
         self.pool.begin().await
     }
 
+    /// The `messageId`s of the log, when this backend deduplicates in memory:
+    /// PostgreSQL does not (its unique index serves every server on the database).
+    fn seen(&self) -> Option<std::sync::MutexGuard<'_, crate::seen::SeenMessages>> {
+        None
+    }
+
     /// Deadlocks and serialization failures: the transaction was rolled back whole
     /// and can run again. So can a unique violation (`23505`): the retried
     /// transactions insert with `ON CONFLICT` except where a race can collide on a key

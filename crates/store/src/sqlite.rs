@@ -14,6 +14,7 @@
 //! to WAL, are never blocked by the writer.
 
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use crate::backend::Target;
+use crate::seen::SeenMessages;
 use crate::{Result, StoreError};
 
 /// Connections in the read pool.
@@ -36,8 +38,8 @@ const CACHE_SIZE: &str = "-32768";
 const READER_CACHE_SIZE: &str = "-2000";
 
 /// WAL pages after which a commit checkpoints them into the database file (SQLite's
-/// default is 1,000 pages, 4 MB). Under ingestion every message dirties a leaf page of
-/// the `message_id` index and one of the `user_id` index, each at a random place, so a
+/// default is 1,000 pages, 4 MB). Under ingestion every message dirtied a leaf page of
+/// the `message_id` index (gone since migration 0011) and one of the `user_id` index, each at a random place, so a
 /// group commit of 800 messages writes some 3 MB (measured); with the default the
 /// writer checkpointed after about every commit, writing each of those pages to the
 /// database file again (and syncing it). With 10,000 pages a checkpoint covers a dozen commits, and the index
@@ -60,6 +62,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Readers run beside the writer (WAL).
     reader: SqlitePool,
+    /// The log's `messageId`s, for deduplication (see `seen.rs`): shared by clones.
+    seen: Arc<Mutex<SeenMessages>>,
 }
 
 impl SqliteStore {
@@ -99,7 +103,11 @@ impl SqliteStore {
             .max_connections(READERS)
             .connect_with(options.pragma("cache_size", READER_CACHE_SIZE))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            seen: Arc::default(),
+        })
     }
 
     /// A private in-memory database (`sqlite::memory:`), gone when the store is
@@ -117,6 +125,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: pool.clone(),
             reader: pool,
+            seen: Arc::default(),
         })
     }
 
@@ -136,6 +145,17 @@ impl SqliteStore {
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// The `messageId`s of the log, when this backend deduplicates in memory: SQLite
+    /// does (see `seen.rs`). A panic while it was held cannot leave it half-updated
+    /// in a way that matters (every update is one insert or removal at a time, and
+    /// the next catch-up re-reads nothing it lacks), so a poisoned lock is taken.
+    fn seen(&self) -> Option<MutexGuard<'_, SeenMessages>> {
+        Some(match self.seen.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        })
     }
 
     /// SQLite transactions do not deadlock here (one writer, `BEGIN IMMEDIATE`).

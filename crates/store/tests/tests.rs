@@ -1122,6 +1122,84 @@ mod suite {
         assert_eq!(seen.len(), 300);
     }
 
+    /// Append `events`: (stored, duplicates).
+    async fn counted(store: &impl Store, events: &[NewEvent]) -> (u64, u64) {
+        let appended = store.append(events).await.unwrap();
+        (appended.inserted, appended.duplicates)
+    }
+
+    /// Each store has appended before (so has read the log once), then takes in the
+    /// other's messages: a message the other stored is a duplicate here too, in either
+    /// direction, and one sent again after its contact was erased is new again.
+    pub async fn messages_stored_through_another_store_are_duplicates(
+        store: &impl Store,
+        other: &impl Store,
+    ) {
+        assert_eq!(counted(store, &[track("s-0", "u1", 1)]).await, (1, 0));
+        assert_eq!(counted(other, &[track("o-0", "u2", 2)]).await, (1, 0));
+        let from_store = [track("s-1", "u1", 3), track("s-2", "u2", 4)];
+        assert_eq!(counted(store, &from_store).await, (2, 0));
+        assert_eq!(
+            counted(
+                other,
+                &[
+                    track("s-1", "u1", 3),
+                    track("s-0", "u1", 1),
+                    track("o-1", "u1", 5),
+                ]
+            )
+            .await,
+            (1, 2)
+        );
+        assert_eq!(
+            counted(store, &[track("o-1", "u1", 5), track("o-0", "u2", 2)]).await,
+            (0, 2)
+        );
+
+        // Erased through `store`: `store` takes its messages again at once.
+        assert!(store.erase_contact("u2").await.unwrap());
+        assert_eq!(
+            counted(store, &[track("s-2", "u2", 4), track("o-0", "u2", 2)]).await,
+            (2, 0)
+        );
+        let ids: Vec<_> = store
+            .history("u2")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| e.event.message_id)
+            .collect();
+        assert_eq!(ids, ["s-2", "o-0"]);
+    }
+
+    /// Erasing a contact forgets its messages: sent again, they are stored again
+    /// (an erasure leaves no trace, not even of which ids it held).
+    pub async fn erased_messages_sent_again_are_new(store: &impl Store) {
+        store
+            .append(&[
+                track("t-1", "u1", 1),
+                anon("a-1", "anon", 2),
+                identify("i-1", "u1", "anon", 3),
+            ])
+            .await
+            .unwrap();
+        assert!(store.erase_contact("u1").await.unwrap());
+        assert_eq!(
+            counted(
+                store,
+                &[
+                    track("t-1", "u1", 1),
+                    anon("a-1", "anon", 2),
+                    identify("i-1", "u1", "anon", 3),
+                ]
+            )
+            .await,
+            (3, 0)
+        );
+        assert_eq!(store.history("u1").await.unwrap().len(), 3);
+        assert_eq!(counted(store, &[track("t-1", "u1", 1)]).await, (0, 1));
+    }
+
     /// Two stores append the same messages in opposite orders (a deadlock on
     /// PostgreSQL, which the store retries): both calls succeed, each message is
     /// stored once.
@@ -1194,10 +1272,12 @@ macro_rules! all_suite_tests {
                 saves_that_only_time_moved_keep_every_read_right,
                 score_summary_counts_buckets_and_follows_rescoring,
                 erase_removes_everything,
+                erased_messages_sent_again_are_new,
                 keys_are_created_found_and_revoked,
             ],
             pair: [
                 concurrent_appends_store_each_message_once,
+                messages_stored_through_another_store_are_duplicates,
                 appends_in_opposite_orders_both_succeed,
             ]
         );
@@ -1276,6 +1356,52 @@ mod sqlite {
         fixture.store.migrate().await.unwrap();
         crate::accounts::assert_backfilled(&fixture.store).await;
         fixture.finish().await;
+    }
+
+    #[tokio::test]
+    async fn migration_0011_keeps_the_log_its_positions_and_its_duplicates() {
+        use sqlx::Connection as _;
+        let fixture = fresh().await;
+        let url = fixture.url();
+        let Fixture { store, dir } = fixture;
+        store.close().await;
+        // The log as version 10 had it (`UNIQUE (message_id)`), with three messages of
+        // which the last was erased (so the high-water mark is above the last row).
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for sql in [
+            "DROP TABLE events",
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT UNIQUE, \
+             kind TEXT NOT NULL, user_id TEXT, anonymous_id TEXT, timestamp INTEGER NOT NULL, \
+             received_at INTEGER NOT NULL, body TEXT NOT NULL)",
+            "CREATE INDEX events_user ON events (user_id) WHERE user_id IS NOT NULL",
+            "CREATE INDEX events_anonymous_only ON events (anonymous_id) WHERE user_id IS NULL",
+            "INSERT INTO events (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) \
+             VALUES ('m-1', 'track', 'u1', NULL, 1, 2, '{}'), (NULL, 'track', 'u1', NULL, 2, 3, '{}'), \
+             ('m-3', 'track', 'u1', NULL, 3, 4, '{}')",
+            "DELETE FROM events WHERE message_id = 'm-3'",
+            "DELETE FROM _sqlx_migrations WHERE version = 11",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let store = SqliteStore::open(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let history = store.history("u1").await.unwrap();
+        assert_eq!(
+            history.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2],
+            "positions kept"
+        );
+        let again = store
+            .append(&[track("m-1", "u1", 1), track("m-4", "u1", 5)])
+            .await
+            .unwrap();
+        assert_eq!((again.inserted, again.duplicates), (1, 1));
+        let history = store.history("u1").await.unwrap();
+        assert_eq!(history.last().map(|e| e.seq), Some(4), "no position reused");
+        store.close().await;
+        drop(dir);
     }
 
     #[tokio::test]
