@@ -230,7 +230,7 @@ macro_rules! impl_accounts {
                 MEMBER_COLUMNS,
             };
             use crate::automation::{AccountOwner, FiredEdge, TriggerState, ACCOUNT_OWNER_COLUMNS};
-            use crate::backend::{row_params, IN_CHUNK};
+            use crate::backend::{row_params, values_rows, IN_CHUNK};
             use crate::{Millis, Result};
             use super::automation_impl::{insert_account_assignment, record_edges, retry, Subject};
 
@@ -338,14 +338,13 @@ macro_rules! impl_accounts {
                     }
                     let members: Vec<&AccountMember> = last.values().flatten().collect();
                     for chunk in members.chunks(IN_CHUNK) {
-                        let rows: Vec<String> =
-                            (0..chunk.len()).map(|i| row_params(anonymous, i * 5, 5)).collect();
+                        let rows = values_rows(anonymous, chunk.len(), 5);
                         let sql = format!(
                             "INSERT INTO account_members ({MEMBER_COLUMNS}) VALUES {} \
                              ON CONFLICT (contact_id) DO UPDATE SET \
                              account_key = excluded.account_key, attributes = excluded.attributes, \
                              engagement = excluded.engagement, disqualified = excluded.disqualified",
-                            rows.join(", ")
+                            rows
                         );
                         let mut query = sqlx::query(&sql);
                         for m in chunk {

@@ -164,16 +164,40 @@ pub(crate) const IN_CHUNK: usize = 500;
 /// asks for every name once per execution: quadratic in the parameters of a statement
 /// (measured: 28 % of an append's time at 700 parameters). Anonymous `?` have no names.
 pub(crate) fn row_params(anonymous: bool, start: usize, n: usize) -> String {
-    let params: Vec<String> = (1..=n)
-        .map(|i| {
-            if anonymous {
-                "?".to_owned()
-            } else {
-                format!("${}", start + i)
-            }
-        })
-        .collect();
-    format!("({})", params.join(", "))
+    let mut sql = String::with_capacity(2 + 4 * n);
+    push_row_params(&mut sql, anonymous, start, n);
+    sql
+}
+
+/// The parameters of `rows` rows of `width` values each, numbered on from `$1`:
+/// `(..), (..), ...` (see [`row_params`]). Written into one string: building each row
+/// apart (a string per parameter and per row) was a fifth of the committer's time.
+pub(crate) fn values_rows(anonymous: bool, rows: usize, width: usize) -> String {
+    let mut sql = String::with_capacity(rows * (4 + 4 * width));
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        push_row_params(&mut sql, anonymous, row * width, width);
+    }
+    sql
+}
+
+fn push_row_params(sql: &mut String, anonymous: bool, start: usize, n: usize) {
+    use std::fmt::Write as _;
+    sql.push('(');
+    for i in 1..=n {
+        if i > 1 {
+            sql.push_str(", ");
+        }
+        if anonymous {
+            sql.push('?');
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(sql, "${}", start + i);
+        }
+    }
+    sql.push(')');
 }
 
 /// `$1, $2, ..., $n`.
@@ -197,7 +221,7 @@ pub(crate) fn around_positions(
     anonymous: bool,
     join: &str,
 ) -> String {
-    let values: Vec<String> = (0..n).map(|i| row_params(anonymous, 2 * i, 2)).collect();
+    let values = values_rows(anonymous, n, 2);
     format!(
         "WITH w (id, pos) AS (VALUES {values}) \
          SELECT {select}, w.id AS owner FROM w \
@@ -206,8 +230,7 @@ pub(crate) fn around_positions(
          SELECT {select}, w.id AS owner FROM w \
          {join} links ON links.user_id = w.id \
          {join} events ON events.anonymous_id = links.anonymous_id \
-         WHERE events.user_id IS NULL AND events.seq {cmp} w.pos",
-        values = values.join(", ")
+         WHERE events.user_id IS NULL AND events.seq {cmp} w.pos"
     )
 }
 
@@ -345,7 +368,7 @@ macro_rules! impl_store {
                 backoff, Derived, INSERT_CHUNK, decode_cursor, encode_cursor, like_pattern, page_limit,
                 ADJUSTMENT_COLUMNS, EVENT_COLUMNS, IN_CHUNK, KEY_COLUMNS, MAX_ATTEMPTS,
                 MODEL_COLUMNS, QUALIFIED_EVENT_COLUMNS, QUALIFIED_SCORE_COLUMNS, SCORE_COLUMNS,
-                placeholders, row_params, around_positions, SCORE_CHUNK,
+                placeholders, row_params, values_rows, around_positions, SCORE_CHUNK,
             };
             use crate::{
                 Appended, Contact, ContactDelta, ContactInputs, KeyRecord, Millis, ModelRecord, NewAdjustment, NewEvent,
@@ -534,12 +557,7 @@ macro_rules! impl_store {
                             "INSERT INTO events \
                              (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) VALUES "
                         });
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push_str(", ");
-                            }
-                            sql.push_str(&row_params(<$ty>::ANONYMOUS_PARAMS, i * 7, 7));
-                        }
+                        sql.push_str(&values_rows(<$ty>::ANONYMOUS_PARAMS, chunk.len(), 7));
                         if !<$ty>::SINGLE_WRITER {
                             sql.push_str(" ON CONFLICT (message_id) DO NOTHING RETURNING message_id");
                         }
@@ -639,12 +657,7 @@ macro_rules! impl_store {
                         let mut sql = String::from(
                             "INSERT INTO contacts (id, attributes, created_at, updated_at) VALUES ",
                         );
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push_str(", ");
-                            }
-                            sql.push_str(&row_params(<$ty>::ANONYMOUS_PARAMS, i * 4, 4));
-                        }
+                        sql.push_str(&values_rows(<$ty>::ANONYMOUS_PARAMS, chunk.len(), 4));
                         sql.push_str(" ON CONFLICT (id) DO NOTHING");
                         let mut query = sqlx::query(&sql);
                         for (user, received_at) in chunk {
@@ -799,12 +812,7 @@ macro_rules! impl_store {
                             let mut sql = String::from(
                                 "INSERT INTO score_groups (contact_id, group_name, points) VALUES ",
                             );
-                            for i in 0..rows.len() {
-                                if i > 0 {
-                                    sql.push_str(", ");
-                                }
-                                sql.push_str(&row_params(<$ty>::ANONYMOUS_PARAMS, i * 3, 3));
-                            }
+                            sql.push_str(&values_rows(<$ty>::ANONYMOUS_PARAMS, rows.len(), 3));
                             let mut query = sqlx::query(&sql);
                             for (id, group, points) in rows {
                                 query = query.bind(*id).bind(*group).bind(*points);
@@ -1615,6 +1623,15 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn row_parameters_are_numbered_on_or_anonymous() {
+        assert_eq!(row_params(false, 3, 2), "($4, $5)");
+        assert_eq!(row_params(true, 3, 2), "(?, ?)");
+        assert_eq!(values_rows(false, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_rows(true, 3, 1), "(?), (?), (?)");
+        assert_eq!(values_rows(true, 0, 4), "");
+    }
 
     /// A JSON scalar or (sometimes) a small object, as a result member could hold.
     fn member_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
