@@ -483,11 +483,11 @@ macro_rules! impl_store {
                 /// SQLite: bring the set of stored ids (`seen.rs`) up to date with the
                 /// log, inside a write transaction (so nothing is appended meanwhile).
                 async fn catch_up(
-                    &self,
+                    seen: &std::sync::Mutex<crate::seen::SeenMessages>,
                     tx: &mut sqlx::Transaction<'static, $db>,
                 ) -> Result<(), sqlx::Error> {
                     loop {
-                        let through = self.seen().map_or(0, |seen| seen.through());
+                        let through = crate::seen::lock(seen).through();
                         let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
                             "SELECT seq, message_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
                         )
@@ -496,9 +496,7 @@ macro_rules! impl_store {
                         .fetch_all(&mut **tx)
                         .await?;
                         let more = rows.len() as i64 == crate::seen::CATCH_UP_ROWS;
-                        if let Some(mut seen) = self.seen() {
-                            seen.learn(rows);
-                        }
+                        crate::seen::lock(seen).learn(rows);
                         if !more {
                             return Ok(());
                         }
@@ -518,20 +516,20 @@ macro_rules! impl_store {
                     let mut stored: Vec<bool> = vec![true; events.len()];
                     // SQLite: the new messages' digests, for the in-memory set after the commit.
                     let mut fresh = Vec::new();
-                    if self.seen().is_some() {
+                    let seen = self.seen();
+                    if let Some(seen) = seen {
                         // Decided before the insert, against the set of stored ids
                         // (`seen.rs`), brought up to date first: the write lock is
                         // held, so no one appends between this read and the commit.
-                        self.catch_up(&mut tx).await?;
-                        if let Some(seen) = self.seen() {
-                            let mut in_call = HashSet::new();
-                            for (event, stored) in events.iter().zip(&mut stored) {
-                                if let Some(id) = &event.message_id {
-                                    let digest = seen.digest(id);
-                                    *stored = !seen.contains(digest) && in_call.insert(digest);
-                                    if *stored {
-                                        fresh.push(digest);
-                                    }
+                        Self::catch_up(seen, &mut tx).await?;
+                        let seen = crate::seen::lock(seen);
+                        let mut in_call = HashSet::new();
+                        for (event, stored) in events.iter().zip(&mut stored) {
+                            if let Some(id) = &event.message_id {
+                                let digest = seen.digest(id);
+                                *stored = !seen.contains(digest) && in_call.insert(digest);
+                                if *stored {
+                                    fresh.push(digest);
                                 }
                             }
                         }
@@ -550,7 +548,7 @@ macro_rules! impl_store {
                         // non-optional fields): a statement that cannot abort needs no
                         // statement journal (a copy of every page it touches, 3 % of the
                         // writer's time under load). A refused row is still an error.
-                        let mut sql = String::from(if <$ty>::SINGLE_WRITER {
+                        let mut sql = String::from(if seen.is_some() {
                             "INSERT OR IGNORE INTO events \
                              (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) VALUES "
                         } else {
@@ -558,7 +556,7 @@ macro_rules! impl_store {
                              (message_id, kind, user_id, anonymous_id, timestamp, received_at, body) VALUES "
                         });
                         sql.push_str(&values_rows(<$ty>::ANONYMOUS_PARAMS, chunk.len(), 7));
-                        if !<$ty>::SINGLE_WRITER {
+                        if seen.is_none() {
                             sql.push_str(" ON CONFLICT (message_id) DO NOTHING RETURNING message_id");
                         }
                         let mut query = sqlx::query(&sql);
@@ -572,7 +570,7 @@ macro_rules! impl_store {
                                 .bind(event.received_at)
                                 .bind(&event.body);
                         }
-                        if <$ty>::SINGLE_WRITER {
+                        if seen.is_some() {
                             let inserted = query.execute(&mut *tx).await?.rows_affected();
                             if inserted != chunk.len() as u64 {
                                 return Err(sqlx::Error::Protocol(format!(
@@ -586,7 +584,7 @@ macro_rules! impl_store {
                             }
                         }
                     }
-                    if !<$ty>::SINGLE_WRITER {
+                    if seen.is_none() {
                         // A stored id belongs to its first occurrence in the call (the
                         // later ones conflicted with it).
                         for (event, stored) in events.iter().zip(&mut stored) {
@@ -678,14 +676,13 @@ macro_rules! impl_store {
                             .await?;
                     }
                     // Where the log ends now, for the set of stored ids (SQLite).
-                    let through: Option<i64> = if self.seen().is_some() {
-                        sqlx::query_scalar("SELECT max(seq) FROM events").fetch_one(&mut *tx).await?
-                    } else {
-                        None
+                    let through: Option<i64> = match seen {
+                        Some(_) => sqlx::query_scalar("SELECT max(seq) FROM events").fetch_one(&mut *tx).await?,
+                        None => None,
                     };
                     tx.commit().await?;
-                    if let Some(mut seen) = self.seen() {
-                        seen.record(fresh, through.unwrap_or(0));
+                    if let Some(seen) = seen {
+                        crate::seen::lock(seen).record(fresh, through.unwrap_or(0));
                     }
                     appended.contacts = contacts.into_iter().collect();
                     Ok(appended)
@@ -1071,25 +1068,22 @@ macro_rules! impl_store {
                 /// One attempt at [`Store::erase_contact`].
                 async fn erase_contact_once(&self, id: &str) -> Result<bool, sqlx::Error> {
                     let mut tx = self.begin_write().await?;
-                    // SQLite: the ids of the messages erased leave the set of stored ids
-                    // once the erasure committed (a message sent again is new again).
-                    let mut erased_ids: Vec<String> = Vec::new();
-                    if self.seen().is_some() {
-                        for sql in [
-                            "SELECT message_id FROM events WHERE user_id IS NULL AND anonymous_id IN \
-                             (SELECT anonymous_id FROM links WHERE user_id = $1) AND message_id IS NOT NULL",
-                            "SELECT message_id FROM events WHERE user_id = $1 AND message_id IS NOT NULL",
-                        ] {
-                            erased_ids.extend(
-                                sqlx::query_scalar::<_, String>(sql).bind(id).fetch_all(&mut *tx).await?,
-                            );
-                        }
-                    }
+                    // The contact's messages, and the anonymous-only ones of its linked
+                    // ids (before the links go). Their ids leave SQLite's set of stored
+                    // ids once the erasure committed: a message sent again is new again.
                     let mut erased = 0;
+                    let mut erased_ids: Vec<String> = Vec::new();
                     for sql in [
                         "DELETE FROM events WHERE user_id IS NULL AND anonymous_id IN \
-                         (SELECT anonymous_id FROM links WHERE user_id = $1)",
-                        "DELETE FROM events WHERE user_id = $1",
+                         (SELECT anonymous_id FROM links WHERE user_id = $1) RETURNING message_id",
+                        "DELETE FROM events WHERE user_id = $1 RETURNING message_id",
+                    ] {
+                        let ids: Vec<Option<String>> =
+                            sqlx::query_scalar(sql).bind(id).fetch_all(&mut *tx).await?;
+                        erased += ids.len() as u64;
+                        erased_ids.extend(ids.into_iter().flatten());
+                    }
+                    for sql in [
                         "DELETE FROM links WHERE user_id = $1",
                         "DELETE FROM score_history WHERE contact_id = $1",
                         "DELETE FROM adjustments WHERE contact_id = $1",
@@ -1119,8 +1113,8 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    if let Some(mut seen) = self.seen() {
-                        seen.forget(erased_ids.iter().map(String::as_str));
+                    if let Some(seen) = self.seen() {
+                        crate::seen::lock(seen).forget(erased_ids.iter().map(String::as_str));
                     }
                     GENERATION.fetch_add(1, Ordering::AcqRel);
                     Ok(erased > 0)

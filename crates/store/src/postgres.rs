@@ -71,7 +71,7 @@ impl PostgresStore {
 
     /// The `messageId`s of the log, when this backend deduplicates in memory:
     /// PostgreSQL does not (its unique index serves every server on the database).
-    fn seen(&self) -> Option<std::sync::MutexGuard<'_, crate::seen::SeenMessages>> {
+    fn seen(&self) -> Option<&std::sync::Mutex<crate::seen::SeenMessages>> {
         None
     }
 

@@ -33,12 +33,23 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::{Mutex, MutexGuard};
 
 /// 128 bits of one `messageId` (see the module documentation).
 pub(crate) type Digest = u128;
 
 /// Messages read per statement when catching up with the log.
 pub(crate) const CATCH_UP_ROWS: i64 = 50_000;
+
+/// The set behind its lock. A panic while it was held cannot leave it half-updated in
+/// a way that matters (every update is one insert or removal at a time, and `through`
+/// only moves after the digests it covers are in), so a poisoned lock is taken.
+pub(crate) fn lock(seen: &Mutex<SeenMessages>) -> MutexGuard<'_, SeenMessages> {
+    match seen.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
 
 /// The digests of the `messageId`s stored in the log up to position `through`.
 #[derive(Default)]

@@ -14,7 +14,7 @@
 //! to WAL, are never blocked by the writer.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -148,14 +148,9 @@ impl SqliteStore {
     }
 
     /// The `messageId`s of the log, when this backend deduplicates in memory: SQLite
-    /// does (see `seen.rs`). A panic while it was held cannot leave it half-updated
-    /// in a way that matters (every update is one insert or removal at a time, and
-    /// the next catch-up re-reads nothing it lacks), so a poisoned lock is taken.
-    fn seen(&self) -> Option<MutexGuard<'_, SeenMessages>> {
-        Some(match self.seen.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        })
+    /// does (see `seen.rs`).
+    fn seen(&self) -> Option<&Mutex<SeenMessages>> {
+        Some(&self.seen)
     }
 
     /// SQLite transactions do not deadlock here (one writer, `BEGIN IMMEDIATE`).
